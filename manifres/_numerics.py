@@ -1,0 +1,156 @@
+"""Guarded Taylor helpers for removable singularities, in terms of ``t2 = theta**2``.
+
+Each helper evaluates an even function ``f(theta)`` from ``t2`` with the *double-where* rule:
+where ``t2`` is below a per-dtype threshold the input of the exact branch is replaced by a safe
+value (so that its gradient is finite), the exact formula is evaluated on that, and the Taylor
+polynomial is selected. Working in ``t2`` keeps every gradient finite at ``theta = 0``
+(``sqrt`` is never differentiated at zero).
+
+Thresholds (``theta`` below which the series is used) and series order:
+
+=========  =========  ===================================================
+dtype      threshold  series order (relative truncation error there)
+=========  =========  ===================================================
+float32    0.5        theta**8  (about 3e-11)
+float64    0.1        theta**8  (about 3e-17)
+=========  =========  ===================================================
+
+At those thresholds the exact branches' own rounding error (the gradient of ``sin t / t`` loses
+``3 eps / t**2`` to cancellation) is below 2e-6 (float32) and 1e-13 (float64), so the two
+branches agree there to better than the tolerances the tests use.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "series_threshold",
+    "safe_sqrt",
+    "safe_norm",
+    "sinc",
+    "cos_sq",
+    "one_minus_cos_over_sq",
+    "theta_over_sin",
+    "asin_over_x",
+    "tiny",
+    "eps",
+]
+
+_THRESHOLD = {torch.float32: 0.5, torch.float64: 0.1, torch.float16: 0.5, torch.bfloat16: 0.5}
+
+
+def series_threshold(dtype: torch.dtype) -> float:
+    """Return the ``theta`` below which the Taylor branch is used for ``dtype``."""
+    return _THRESHOLD.get(dtype, 0.1)
+
+
+def eps(dtype: torch.dtype) -> float:
+    """Machine epsilon of ``dtype``."""
+    return torch.finfo(dtype).eps
+
+
+def tiny(dtype: torch.dtype) -> float:
+    """Smallest positive normal number of ``dtype``."""
+    return torch.finfo(dtype).tiny
+
+
+def _poly(t2: Tensor, coeffs: Sequence[float]) -> Tensor:
+    """Horner evaluation of ``sum_k coeffs[k] * t2**k``."""
+    out = torch.full_like(t2, coeffs[-1])
+    for c in reversed(coeffs[:-1]):
+        out = out * t2 + c
+    return out
+
+
+def _even(t2: Tensor, exact: Callable[[Tensor], Tensor], coeffs: Sequence[float]) -> Tensor:
+    thr = series_threshold(t2.dtype)
+    small = t2 < thr * thr
+    safe = torch.where(small, torch.ones_like(t2), t2)
+    return torch.where(small, _poly(t2, coeffs), exact(safe))
+
+
+def safe_sqrt(t2: Tensor) -> Tensor:
+    """``sqrt(t2)`` for ``t2 >= 0`` with a zero (not NaN) gradient at ``t2 = 0``."""
+    pos = t2 > 0
+    return torch.where(pos, torch.sqrt(torch.where(pos, t2, torch.ones_like(t2))), torch.zeros_like(t2))
+
+
+def safe_norm(v: Tensor, dim: int | tuple[int, ...] = -1, keepdim: bool = False) -> Tensor:
+    """Euclidean norm over ``dim`` with zero gradient at the zero vector.
+
+    Computed as ``sqrt(sum(v * v))``, which on short axes is much faster than
+    ``torch.linalg.vector_norm``.
+    """
+    return safe_sqrt((v * v).sum(dim=dim, keepdim=keepdim))
+
+
+_SINC = [1.0, -1 / 6, 1 / 120, -1 / 5040, 1 / 362880]
+_COS = [1.0, -1 / 2, 1 / 24, -1 / 720, 1 / 40320]
+_OMC = [1 / 2, -1 / 24, 1 / 720, -1 / 40320, 1 / 3628800]
+# theta / sin(theta) = 1 + t2/6 + 7 t2^2/360 + 31 t2^3/15120 + 127 t2^4/604800
+_TOS = [1.0, 1 / 6, 7 / 360, 31 / 15120, 127 / 604800]
+# asin(x)/x = 1 + x2/6 + 3 x2^2/40 + 5 x2^3/112 + 35 x2^4/1152
+_ASIN = [1.0, 1 / 6, 3 / 40, 5 / 112, 35 / 1152]
+
+
+def sinc(t2: Tensor) -> Tensor:
+    """``sin(theta) / theta`` from ``t2 = theta**2``; 1 at 0.
+
+    Examples
+    --------
+    >>> import torch
+    >>> sinc(torch.tensor([0.0, math.pi ** 2]))
+    tensor([ 1.0000e+00, -2.7828e-08])
+    """
+
+    def exact(s: Tensor) -> Tensor:
+        t = torch.sqrt(s)
+        return torch.sin(t) / t
+
+    return _even(t2, exact, _SINC)
+
+
+def cos_sq(t2: Tensor) -> Tensor:
+    """``cos(theta)`` from ``t2 = theta**2`` with a finite gradient at 0."""
+    return _even(t2, lambda s: torch.cos(torch.sqrt(s)), _COS)
+
+
+def one_minus_cos_over_sq(t2: Tensor) -> Tensor:
+    """``(1 - cos(theta)) / theta**2`` from ``t2``; 1/2 at 0, no cancellation anywhere.
+
+    Uses ``1 - cos t = 2 sin(t/2)**2`` in the exact branch.
+    """
+
+    def exact(s: Tensor) -> Tensor:
+        h = torch.sin(0.5 * torch.sqrt(s))
+        return 2.0 * h * h / s
+
+    return _even(t2, exact, _OMC)
+
+
+def theta_over_sin(t2: Tensor) -> Tensor:
+    """``theta / sin(theta)`` from ``t2``, valid for ``0 <= theta < pi``; 1 at 0."""
+
+    def exact(s: Tensor) -> Tensor:
+        t = torch.sqrt(s)
+        return t / torch.sin(t)
+
+    return _even(t2, exact, _TOS)
+
+
+def asin_over_x(x2: Tensor) -> Tensor:
+    """``asin(x) / x`` from ``x2 = x**2`` for ``0 <= x <= 1``; 1 at 0."""
+
+    def exact(s: Tensor) -> Tensor:
+        x = torch.sqrt(s)
+        return torch.asin(x.clamp(max=1.0)) / x
+
+    return _even(x2, exact, _ASIN)
+
+
+PI = math.pi

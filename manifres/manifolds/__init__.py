@@ -1,0 +1,7 @@
+"""Manifolds as batched tensor operations (manifold axes last)."""
+
+from .base import Manifold
+from .euclidean import Euclidean
+from .sphere import Sphere
+
+__all__ = ["Manifold", "Sphere", "Euclidean"]

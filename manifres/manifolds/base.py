@@ -1,0 +1,305 @@
+"""The manifold contract: one abstract class that every manifres manifold implements.
+
+Conventions
+-----------
+* Manifold axes last, any leading batch shape; batch shapes broadcast.
+* Base point first: ``proj(x, u)``, ``retract(x, v)``, ``exp(x, v)``, ``log(x, y)``,
+  ``transport(x, y, v)``, ``dist(x, y)``, ``inner(x, u, v)``.
+* Tangent vectors are ambient: they have the shape of points.
+* Manifolds are small immutable, hashable objects (not ``nn.Module``): layers hold one.
+* Shape, dtype and device checks are always on (they read metadata only). Value checks (on the
+  manifold, tangent, finite) are opt-in: ``validate=True`` at construction, or
+  :func:`manifres.set_validation` / :func:`manifres.validation` globally.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from .. import _config
+from .._numerics import safe_sqrt
+from ..errors import DeviceError, DTypeError, ManifoldError, ShapeError, UnknownChoiceError
+
+__all__ = ["Manifold", "check_floating", "POINT_ATOL"]
+
+#: Default absolute tolerance of the membership checks, per dtype.
+POINT_ATOL = {torch.float32: 2e-5, torch.float64: 1e-12}
+
+_SUPPORTED = (torch.float32, torch.float64)
+
+
+def check_floating(*tensors: Tensor, names: Sequence[str] | None = None) -> None:
+    """Raise :class:`DTypeError` unless all tensors share one float32/float64 dtype, and
+    :class:`DeviceError` unless they share one device.
+
+    Examples
+    --------
+    >>> import torch
+    >>> check_floating(torch.zeros(2), torch.zeros(2, dtype=torch.float64), names=("x", "v"))
+    Traceback (most recent call last):
+    ...
+    manifres.errors.DTypeError: x has dtype torch.float32 but v has dtype torch.float64; ...
+    """
+    names = list(names) if names is not None else [f"input {i}" for i in range(len(tensors))]
+    first = None
+    for name, t in zip(names, tensors, strict=True):
+        if not isinstance(t, Tensor):
+            raise DTypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        if t.dtype not in _SUPPORTED:
+            raise DTypeError(
+                f"{name} has dtype {t.dtype}; manifres supports torch.float32 and torch.float64 "
+                "(convert with .float() or .double())"
+            )
+        if first is None:
+            first = (name, t)
+            continue
+        fname, ft = first
+        if t.dtype != ft.dtype:
+            raise DTypeError(
+                f"{fname} has dtype {ft.dtype} but {name} has dtype {t.dtype}; "
+                "convert one of them (manifres never promotes silently)"
+            )
+        if t.device != ft.device:
+            raise DeviceError(f"{fname} is on {ft.device} but {name} is on {t.device}")
+
+
+class Manifold(abc.ABC):
+    """Abstract base class of manifres manifolds.
+
+    Subclasses implement the geometry; this class holds the checks, the retraction registry and
+    the derived operations (``geodesic``, ``norm``, ``is_point``, ``check_point``, ...).
+
+    Parameters
+    ----------
+    validate : bool or None
+        Check values (points on the manifold, vectors tangent, finite inputs) in every operation
+        and raise :class:`~manifres.errors.ManifoldError` on failure. ``None`` follows the global
+        switch :func:`manifres.set_validation` (off by default).
+    """
+
+    #: Names of the retractions this manifold offers; the first is the default.
+    retractions: tuple[str, ...] = ("exp",)
+
+    def __init__(self, validate: bool | None = None) -> None:
+        self._validate = validate
+
+    # ------------------------------------------------------------------ identity
+    @abc.abstractmethod
+    def _params(self) -> tuple:
+        """Constructor arguments that define equality and hashing."""
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and self._params() == other._params()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self._params()))
+
+    def __repr__(self) -> str:
+        args = ", ".join(repr(p) for p in self._params())
+        return f"{type(self).__name__}({args})"
+
+    # ------------------------------------------------------------------ shape
+    @property
+    @abc.abstractmethod
+    def point_shape(self) -> tuple[int, ...]:
+        """Shape of the manifold axes of a point (the trailing axes)."""
+
+    @property
+    @abc.abstractmethod
+    def dim(self) -> int:
+        """Intrinsic dimension."""
+
+    @property
+    def ndim(self) -> int:
+        """Number of manifold axes (1 for vectors, 2 for matrices)."""
+        return len(self.point_shape)
+
+    @property
+    def validate(self) -> bool:
+        """Whether value checks run (this manifold's flag, else the global switch)."""
+        return _config.get_validation() if self._validate is None else self._validate
+
+    def _check(self, *tensors: Tensor, names: Sequence[str]) -> None:
+        """Metadata checks (always on): dtype, device, trailing shape, broadcastable batches."""
+        check_floating(*tensors, names=names)
+        shape = self.point_shape
+        k = len(shape)
+        for name, t in zip(names, tensors, strict=True):
+            if t.dim() < k or tuple(t.shape[t.dim() - k :]) != shape:
+                raise ShapeError(
+                    f"{self!r}: {name} must have shape (..., {', '.join(map(str, shape))}), "
+                    f"got {tuple(t.shape)}"
+                )
+        if len(tensors) > 1:
+            try:
+                torch.broadcast_shapes(*(t.shape for t in tensors))
+            except RuntimeError:
+                shapes = ", ".join(f"{n}: {tuple(t.shape)}" for n, t in zip(names, tensors, strict=True))
+                raise ShapeError(f"{self!r}: batch shapes do not broadcast ({shapes})") from None
+
+    def _sum(self, t: Tensor, keepdim: bool = False) -> Tensor:
+        """Sum over the manifold axes."""
+        return t.sum(dim=tuple(range(-self.ndim, 0)), keepdim=keepdim)
+
+    def _expand(self, t: Tensor) -> Tensor:
+        """Append ``ndim`` singleton axes to a batch-shaped tensor."""
+        return t.reshape(t.shape + (1,) * self.ndim)
+
+    # ------------------------------------------------------------------ geometry
+    @abc.abstractmethod
+    def proj(self, x: Tensor, u: Tensor) -> Tensor:
+        """Orthogonal projection of an ambient vector ``u`` onto the tangent space at ``x``."""
+
+    @abc.abstractmethod
+    def proj_point(self, y: Tensor) -> Tensor:
+        """Nearest point of the manifold to an ambient point ``y``."""
+
+    @abc.abstractmethod
+    def exp(self, x: Tensor, v: Tensor) -> Tensor:
+        """Riemannian exponential map ``exp_x(v)``."""
+
+    @abc.abstractmethod
+    def log(self, x: Tensor, y: Tensor) -> Tensor:
+        """Riemannian logarithm ``log_x(y)``, the tangent at ``x`` pointing to ``y``."""
+
+    @abc.abstractmethod
+    def dist(self, x: Tensor, y: Tensor) -> Tensor:
+        """Geodesic distance, shape: the broadcast batch shape."""
+
+    @abc.abstractmethod
+    def transport(self, x: Tensor, y: Tensor, v: Tensor) -> Tensor:
+        """Parallel transport of ``v`` from ``x`` to ``y`` along the minimising geodesic."""
+
+    @abc.abstractmethod
+    def random(
+        self,
+        *batch: int,
+        dtype: torch.dtype | None = None,
+        device: torch.device | str | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Random points of shape ``(*batch, *point_shape)``."""
+
+    @abc.abstractmethod
+    def _point_residual(self, x: Tensor) -> Tensor:
+        """Batch-shaped distance-like measure of how far ``x`` is from the manifold."""
+
+    @abc.abstractmethod
+    def _tangent_residual(self, x: Tensor, v: Tensor) -> Tensor:
+        """Batch-shaped measure of how far ``v`` is from the tangent space at ``x``."""
+
+    def inner(self, x: Tensor, u: Tensor, v: Tensor) -> Tensor:
+        """Riemannian inner product ``<u, v>_x`` (Frobenius for embedded metrics)."""
+        self._check(x, u, v, names=("x", "u", "v"))
+        return self._sum(u * v)
+
+    def norm(self, x: Tensor, v: Tensor) -> Tensor:
+        """Norm ``||v||_x``; 0 with a zero gradient at the zero vector."""
+        self._check(x, v, names=("x", "v"))
+        return safe_sqrt(self._sum(v * v))
+
+    def geodesic(self, x: Tensor, v: Tensor, t: float | Tensor) -> Tensor:
+        """Point ``exp_x(t v)`` of the geodesic through ``x`` with velocity ``v``.
+
+        ``t`` is a number or a tensor whose shape broadcasts against the batch shape.
+        """
+        t = torch.as_tensor(t, dtype=v.dtype, device=v.device)
+        return self.exp(x, self._expand(t) * v)
+
+    def random_tangent(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """A random tangent vector at ``x`` (a projected standard normal)."""
+        self._check(x, names=("x",))
+        u = torch.randn(x.shape, dtype=x.dtype, device=x.device, generator=generator)
+        return self.proj(x, u)
+
+    # ------------------------------------------------------------------ retractions
+    def retract(self, x: Tensor, v: Tensor, method: str | None = None) -> Tensor:
+        """Retraction ``R_x(v)`` by name (``None``: the first of :attr:`retractions`).
+
+        Raises
+        ------
+        UnknownChoiceError
+            If ``method`` is not one of :attr:`retractions`.
+        """
+        return self.retraction(method)(x, v)
+
+    def retraction(self, method: str | None = None):
+        """Return the retraction function ``(x, v) -> R_x(v)`` named ``method``."""
+        name = self.retractions[0] if method is None else method
+        if name not in self.retractions:
+            raise UnknownChoiceError(
+                f"{self!r} has no retraction {method!r}; valid names: {', '.join(self.retractions)}"
+            )
+        return self.exp if name == "exp" else getattr(self, f"retract_{name}")
+
+    # ------------------------------------------------------------------ membership
+    def atol(self, dtype: torch.dtype) -> float:
+        """Default tolerance of :meth:`is_point` and :meth:`check_tangent` for ``dtype``."""
+        return POINT_ATOL.get(dtype, 1e-5)
+
+    def is_point(self, x: Tensor, atol: float | None = None) -> Tensor:
+        """Boolean tensor of the batch shape: is ``x`` finite and on the manifold within ``atol``."""
+        self._check(x, names=("x",))
+        atol = self.atol(x.dtype) if atol is None else atol
+        res = self._point_residual(x)
+        return torch.isfinite(self._sum(x)) & (res <= atol)
+
+    def is_tangent(self, x: Tensor, v: Tensor, atol: float | None = None) -> Tensor:
+        """Boolean tensor of the batch shape: is ``v`` finite and tangent at ``x`` within ``atol``."""
+        self._check(x, v, names=("x", "v"))
+        atol = self.atol(v.dtype) if atol is None else atol
+        res = self._tangent_residual(x, v)
+        scale = 1.0 + safe_sqrt(self._sum(v * v))
+        return torch.isfinite(self._sum(v)) & (res <= atol * scale)
+
+    def check_point(self, x: Tensor, atol: float | None = None, name: str = "x") -> None:
+        """Raise :class:`~manifres.errors.ManifoldError` unless every point of ``x`` is on the
+        manifold; the message names the first offending index and its residual."""
+        self._check(x, names=(name,))
+        atol = self.atol(x.dtype) if atol is None else atol
+        with torch.no_grad():
+            bad = ~self.is_point(x, atol)
+            if bool(bad.any()):
+                idx = tuple(int(i) for i in torch.nonzero(bad)[0]) if bad.dim() else ()
+                sample = x[idx] if idx else x
+                if not bool(torch.isfinite(sample).all()):
+                    raise ManifoldError(f"{self!r}: {name}{list(idx)} is not finite (NaN or Inf)")
+                res = float(self._point_residual(sample))
+                raise ManifoldError(
+                    f"{self!r}: {name}{list(idx)} is not on the manifold: "
+                    f"{self._residual_name} = {res:.3e} > atol = {atol:.1e}"
+                )
+
+    def check_tangent(self, x: Tensor, v: Tensor, atol: float | None = None, name: str = "v") -> None:
+        """Raise :class:`~manifres.errors.ManifoldError` unless ``v`` is tangent at ``x``."""
+        self._check(x, v, names=("x", name))
+        atol = self.atol(v.dtype) if atol is None else atol
+        with torch.no_grad():
+            bad = ~self.is_tangent(x, v, atol)
+            if bool(bad.any()):
+                idx = tuple(int(i) for i in torch.nonzero(bad)[0]) if bad.dim() else ()
+                xb, vb = torch.broadcast_tensors(x, v)
+                if not bool(torch.isfinite(vb[idx] if idx else vb).all()):
+                    raise ManifoldError(f"{self!r}: {name}{list(idx)} is not finite (NaN or Inf)")
+                res = float(self._tangent_residual(xb[idx] if idx else xb, vb[idx] if idx else vb))
+                raise ManifoldError(
+                    f"{self!r}: {name}{list(idx)} is not tangent at x: "
+                    f"{self._tangent_residual_name} = {res:.3e} > atol = {atol:.1e}"
+                )
+
+    _residual_name = "distance to the manifold"
+    _tangent_residual_name = "normal component"
+
+    def _validate_points(self, **tensors: Tensor) -> None:
+        """Run :meth:`check_point` on each named tensor when validation is on."""
+        if self.validate:
+            for name, t in tensors.items():
+                self.check_point(t, name=name)
+
+    def _validate_tangent(self, x: Tensor, v: Tensor, name: str = "v") -> None:
+        if self.validate:
+            self.check_tangent(x, v, name=name)

@@ -1,0 +1,312 @@
+"""The unit sphere ``S^n`` embedded in ``R^{n+1}``."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from .._numerics import cos_sq, eps, safe_norm, sinc, theta_over_sin
+from ..errors import CutLocusError, ManifoldError, UnknownChoiceError
+from .base import Manifold
+
+__all__ = ["Sphere"]
+
+_CUT_LOCUS = ("raise", "nan", "deterministic")
+
+
+class Sphere(Manifold):
+    r"""The unit sphere :math:`S^n = \{x \in \mathbb{R}^{n+1} : \|x\| = 1\}`.
+
+    Points have shape ``(..., n+1)``; tangent vectors are ambient vectors orthogonal to the
+    point. The metric is the one induced by :math:`\mathbb{R}^{n+1}`.
+
+    Parameters
+    ----------
+    n : int
+        Intrinsic dimension (``Sphere(2)`` is the 2-sphere in :math:`\mathbb{R}^3`).
+    cut_locus : {"raise", "nan", "deterministic"}
+        What :meth:`log` and :meth:`transport` do at antipodal points, where the minimising
+        geodesic is not unique. ``"raise"`` (default) raises
+        :class:`~manifres.errors.CutLocusError` (this reads values: one host-device sync per
+        call on GPUs); ``"nan"`` returns NaN for those points (no sync); ``"deterministic"``
+        returns the tangent of norm :math:`\pi` towards the coordinate axis ``e_j`` in which
+        ``|x_j|`` is smallest (``log``), and the transport along that geodesic.
+    validate : bool or None
+        Value checks, see :class:`~manifres.manifolds.base.Manifold`.
+
+    Notes
+    -----
+    * :meth:`exp` is exact: :math:`\exp_x(v) = \cos\|v\|\,x + \operatorname{sinc}\|v\|\,v`,
+      with ``sinc`` from a Taylor series below :math:`\|v\| = 0.5` (float32) or ``0.1``
+      (float64). It projects ``v`` onto :math:`T_x S^n` first and renormalises the result, so
+      points stay on the sphere over long chains of steps; ``exp(x, 0)`` returns ``x``
+      unchanged whenever ``|x|`` rounds to 1.
+    * :meth:`dist` is :math:`2\operatorname{atan2}(\|x-y\|, \|x+y\|)`: exact 0 at coincident
+      points, exact :math:`\pi` at antipodes, relative accuracy at tiny angles (no clamped
+      ``acos``).
+    * Points count as antipodal when :math:`\langle x, y\rangle < 0` and the component of
+      ``y`` orthogonal to ``x`` has norm at most ``16 eps``.
+    * ``proj_point(0)`` returns ``e_0 = (1, 0, ..., 0)`` with a zero gradient (a documented
+      fallback); with validation on it raises :class:`~manifres.errors.ManifoldError`.
+    * For float32, angles of :math:`\|v\| \gtrsim 10^7` cannot be resolved (the result stays on
+      the sphere but its position is rounding noise).
+
+    Examples
+    --------
+    >>> import torch, manifres
+    >>> S = manifres.Sphere(2)
+    >>> x = torch.tensor([1.0, 0.0, 0.0]); v = torch.tensor([0.0, torch.pi / 2, 0.0])
+    >>> S.exp(x, v)
+    tensor([-4.3711e-08,  1.0000e+00,  0.0000e+00])
+    >>> S.dist(x, S.exp(x, v))
+    tensor(1.5708)
+    """
+
+    retractions = ("exp", "projective")
+
+    def __init__(self, n: int, cut_locus: str = "raise", validate: bool | None = None) -> None:
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ValueError(f"Sphere(n) needs an integer n >= 1, got {n!r}")
+        if cut_locus not in _CUT_LOCUS:
+            raise UnknownChoiceError(
+                f"unknown cut_locus {cut_locus!r}; valid names: {', '.join(_CUT_LOCUS)}"
+            )
+        super().__init__(validate)
+        self.n = n
+        self.cut_locus = cut_locus
+
+    def _params(self) -> tuple:
+        return (self.n,) if self.cut_locus == "raise" else (self.n, self.cut_locus)
+
+    @property
+    def point_shape(self) -> tuple[int, ...]:
+        return (self.n + 1,)
+
+    @property
+    def dim(self) -> int:
+        return self.n
+
+    # ------------------------------------------------------------------ residuals
+    _residual_name = "| |x| - 1 |"
+    _tangent_residual_name = "|<x, v>|"
+
+    def _point_residual(self, x: Tensor) -> Tensor:
+        return (torch.sqrt((x * x).sum(-1)) - 1.0).abs()
+
+    def _tangent_residual(self, x: Tensor, v: Tensor) -> Tensor:
+        return (x * v).sum(-1).abs()
+
+    # ------------------------------------------------------------------ projections
+    def proj(self, x: Tensor, u: Tensor) -> Tensor:
+        r"""Tangent projection :math:`P_x u = u - \langle x, u\rangle x`.
+
+        Parameters
+        ----------
+        x : Tensor, shape (..., n+1)
+        u : Tensor, shape (..., n+1)
+
+        Returns
+        -------
+        Tensor, shape (..., n+1)
+        """
+        self._check(x, u, names=("x", "u"))
+        self._validate_points(x=x)
+        return u - (x * u).sum(-1, keepdim=True) * x
+
+    def proj_point(self, y: Tensor) -> Tensor:
+        r"""Nearest point :math:`y / \|y\|`; ``e_0`` (zero gradient) for ``y = 0``.
+
+        Raises
+        ------
+        ManifoldError
+            With validation on, if some ``y`` is zero or not finite.
+        """
+        self._check(y, names=("y",))
+        n2 = (y * y).sum(-1, keepdim=True)
+        if self.validate:
+            if not bool(torch.isfinite(y).all()):
+                raise ManifoldError(f"{self!r}: proj_point got a non-finite y")
+            if bool((n2 == 0).any()):
+                raise ManifoldError(f"{self!r}: proj_point of the zero vector is undefined")
+        zero = n2 == 0
+        e0 = torch.zeros_like(y)
+        e0[..., 0] = 1.0
+        ys = torch.where(zero, e0, y)
+        return ys / torch.sqrt(torch.where(zero, torch.ones_like(n2), n2))
+
+    @staticmethod
+    def _normalize(y: Tensor) -> Tensor:
+        n2 = (y * y).sum(-1, keepdim=True)
+        return y / torch.sqrt(n2.clamp_min(torch.finfo(y.dtype).tiny))
+
+    # ------------------------------------------------------------------ maps
+    def exp(self, x: Tensor, v: Tensor) -> Tensor:
+        r"""Exponential map :math:`\exp_x(v) = \cos\|v\|\,x + \frac{\sin\|v\|}{\|v\|}\,v`.
+
+        ``v`` is projected onto :math:`T_x S^n` first and the result is renormalised.
+
+        Parameters
+        ----------
+        x : Tensor, shape (..., n+1)
+        v : Tensor, shape (..., n+1)
+
+        Returns
+        -------
+        Tensor, shape (..., n+1)
+        """
+        self._check(x, v, names=("x", "v"))
+        if self.validate:
+            self.check_point(x)
+            self.check_tangent(x, v)
+        v = v - (x * v).sum(-1, keepdim=True) * x
+        t2 = (v * v).sum(-1, keepdim=True)
+        return self._normalize(cos_sq(t2) * x + sinc(t2) * v)
+
+    def retract_projective(self, x: Tensor, v: Tensor) -> Tensor:
+        r"""Projective retraction :math:`R_x(v) = (x + v)/\|x + v\|` (``v`` projected first).
+
+        Agrees with :meth:`exp` to second order: :math:`R_x(hv) - \exp_x(hv) = O(h^3)`.
+        """
+        self._check(x, v, names=("x", "v"))
+        if self.validate:
+            self.check_point(x)
+            self.check_tangent(x, v)
+        v = v - (x * v).sum(-1, keepdim=True) * x
+        return self._normalize(x + v)
+
+    def _cut_mask(self, c: Tensor, s2: Tensor) -> Tensor:
+        tol = 16.0 * eps(c.dtype)
+        return (c < 0) & (s2 <= tol * tol)
+
+    def _handle_cut(self, cut: Tensor, what: str) -> None:
+        if self.cut_locus == "raise" and bool(cut.any()):
+            idx = [int(i) for i in torch.nonzero(cut)[0]][:-1]
+            raise CutLocusError(
+                f"{self!r}: {what} at antipodal points (first at batch index {idx}); the "
+                "minimising geodesic is not unique. Use Sphere(n, cut_locus='nan') or "
+                "'deterministic' to choose a behaviour."
+            )
+
+    def _pole_direction(self, x: Tensor) -> Tensor:
+        """Unit tangent at ``x`` towards the axis in which ``|x_j|`` is smallest."""
+        j = x.detach().abs().argmin(-1, keepdim=True)
+        e = torch.zeros_like(x).scatter_(-1, j, 1.0)
+        u = e - (x.detach() * e).sum(-1, keepdim=True) * x.detach()
+        return self._normalize(u)
+
+    def log(self, x: Tensor, y: Tensor) -> Tensor:
+        r"""Logarithm :math:`\log_x(y) = \frac{\theta}{\sin\theta} P_x(y - x)`,
+        :math:`\theta = d(x, y)`.
+
+        Exactly 0 at ``y = x`` with derivative :math:`P_x` there. At antipodal points the
+        behaviour follows ``cut_locus`` (see the class notes); never a silent 0.
+
+        Parameters
+        ----------
+        x, y : Tensor, shape (..., n+1)
+
+        Returns
+        -------
+        Tensor, shape (..., n+1)
+
+        Raises
+        ------
+        CutLocusError
+            With ``cut_locus="raise"``, if some ``y`` is antipodal to ``x``.
+        """
+        self._check(x, y, names=("x", "y"))
+        self._validate_points(x=x, y=y)
+        d = y - x
+        xd = (x * d).sum(-1, keepdim=True)
+        u = d - xd * x
+        s2 = (u * u).sum(-1, keepdim=True)
+        theta = self._angle(x, y, keepdim=True)
+        cut = self._cut_mask(1.0 + xd, s2)
+        self._handle_cut(cut, "log")
+        safe_t2 = torch.where(cut, torch.ones_like(theta), theta * theta)
+        out = theta_over_sin(safe_t2) * u
+        if self.cut_locus == "nan":
+            return torch.where(cut, torch.full_like(out, math.nan), out)
+        if self.cut_locus == "deterministic":
+            return torch.where(cut, math.pi * self._pole_direction(x), out)
+        return out
+
+    def _angle(self, x: Tensor, y: Tensor, keepdim: bool = False) -> Tensor:
+        return 2.0 * torch.atan2(safe_norm(x - y, keepdim=keepdim), safe_norm(x + y, keepdim=keepdim))
+
+    def dist(self, x: Tensor, y: Tensor) -> Tensor:
+        r"""Great-circle distance :math:`2\operatorname{atan2}(\|x - y\|, \|x + y\|)`.
+
+        Exactly 0 at ``x = y`` (with a zero gradient) and exactly :math:`\pi` at ``y = -x``.
+
+        Parameters
+        ----------
+        x, y : Tensor, shape (..., n+1)
+
+        Returns
+        -------
+        Tensor, shape (...)
+        """
+        self._check(x, y, names=("x", "y"))
+        self._validate_points(x=x, y=y)
+        return self._angle(x, y)
+
+    def transport(self, x: Tensor, y: Tensor, v: Tensor) -> Tensor:
+        r"""Parallel transport along the minimising geodesic from ``x`` to ``y``:
+
+        .. math:: \Gamma_{x\to y}(v) = v - \frac{\langle y, v\rangle}{1 + \langle x, y\rangle}(x + y)
+
+        with :math:`1 + \langle x, y\rangle` computed as :math:`\|x + y\|^2/2`. At antipodal
+        points the behaviour follows ``cut_locus``.
+        """
+        self._check(x, y, v, names=("x", "y", "v"))
+        if self.validate:
+            self._validate_points(x=x, y=y)
+            self.check_tangent(x, v)
+        w = x + y
+        den = 0.5 * (w * w).sum(-1, keepdim=True)
+        u = y - (x * y).sum(-1, keepdim=True) * x
+        cut = self._cut_mask(den - 1.0, (u * u).sum(-1, keepdim=True))
+        self._handle_cut(cut, "transport")
+        safe = torch.where(cut, torch.ones_like(den), den)
+        out = v - ((y * v).sum(-1, keepdim=True) / safe) * w
+        if self.cut_locus == "nan":
+            return torch.where(cut, torch.full_like(out, math.nan), out)
+        if self.cut_locus == "deterministic":
+            # along the geodesic towards the pole direction e: the e-component flips sign
+            e = self._pole_direction(x)
+            ve = (v * e).sum(-1, keepdim=True)
+            return torch.where(cut, v - 2.0 * ve * e, out)
+        return out
+
+    def geodesic(self, x: Tensor, v: Tensor, t: float | Tensor) -> Tensor:
+        r"""Point :math:`\exp_x(t v)` of the great circle through ``x`` with velocity ``v``."""
+        return super().geodesic(x, v, t)
+
+    # ------------------------------------------------------------------ sampling
+    def random(
+        self,
+        *batch: int,
+        dtype: torch.dtype | None = None,
+        device: torch.device | str | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Uniform random points (normalised standard normals), shape ``(*batch, n+1)``."""
+        dtype = dtype or torch.get_default_dtype()
+        y = torch.randn(*batch, self.n + 1, dtype=dtype, device=device, generator=generator)
+        return self._normalize(y)
+
+    def random_tangent(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Standard normal tangent vector at ``x``."""
+        return super().random_tangent(x, generator)
+
+    def norm(self, x: Tensor, v: Tensor) -> Tensor:
+        """Norm of a tangent vector; 0 with a zero gradient at ``v = 0``."""
+        return super().norm(x, v)
+
+    def inner(self, x: Tensor, u: Tensor, v: Tensor) -> Tensor:
+        """Inner product ``<u, v>`` of tangent vectors at ``x``, shape ``(...)``."""
+        return super().inner(x, u, v)
+
