@@ -75,9 +75,9 @@ def _even(t2: Tensor, exact: Callable[[Tensor], Tensor], coeffs: Sequence[float]
 
 
 def safe_sqrt(t2: Tensor) -> Tensor:
-    """``sqrt(t2)`` for ``t2 >= 0`` with a zero (not NaN) gradient at ``t2 = 0``."""
-    pos = t2 > 0
-    return torch.where(pos, torch.sqrt(torch.where(pos, t2, torch.ones_like(t2))), torch.zeros_like(t2))
+    """``sqrt(t2)`` for ``t2 >= 0`` with a zero (not NaN) gradient at ``t2 = 0``; NaN propagates."""
+    nz = t2 != 0
+    return torch.where(nz, torch.sqrt(torch.where(nz, t2, torch.ones_like(t2))), torch.zeros_like(t2))
 
 
 def safe_norm(v: Tensor, dim: int | tuple[int, ...] = -1, keepdim: bool = False) -> Tensor:

@@ -1,5 +1,10 @@
+import os
+
 import pytest
 import torch
+
+# geomstats picks its backend at first import, whoever imports it first: make it pytorch
+os.environ.setdefault("GEOMSTATS_BACKEND", "pytorch")
 
 DTYPES = [torch.float32, torch.float64]
 
