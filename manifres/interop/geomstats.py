@@ -59,8 +59,7 @@ def import_geomstats() -> ModuleType:
         gs = importlib.import_module("geomstats.backend")
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise ImportError(
-            "manifres.interop.geomstats needs geomstats (pip install 'geomstats==2.8.*' "
-            "'numpy<2.4')"
+            "manifres.interop.geomstats needs geomstats (pip install 'geomstats==2.8.*' 'numpy<2.4')"
         ) from err
     finally:
         torch.set_default_dtype(dtype)

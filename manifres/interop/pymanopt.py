@@ -93,7 +93,9 @@ def to_pymanopt(manifold: Manifold) -> Any:
         def euclidean_to_riemannian_gradient(self, point, euclidean_gradient):
             return self.projection(point, euclidean_gradient)
 
-        def euclidean_to_riemannian_hessian(self, point, euclidean_gradient, euclidean_hessian, tangent_vector):
+        def euclidean_to_riemannian_hessian(
+            self, point, euclidean_gradient, euclidean_hessian, tangent_vector
+        ):
             x, g, h, v = (_t(a) for a in (point, euclidean_gradient, euclidean_hessian, tangent_vector))
             if isinstance(M, Sphere):
                 corr = (x * g).sum() * v

@@ -125,6 +125,17 @@ class Manifold(abc.ABC):
 
     def _check(self, *tensors: Tensor, names: Sequence[str]) -> None:
         """Metadata checks (always on): dtype, device, trailing shape, broadcastable batches."""
+        t0 = tensors[0]
+        if isinstance(t0, Tensor) and t0.dtype in _SUPPORTED and t0.shape[-self.ndim :] == self.point_shape:
+            # fast path: identical metadata everywhere (the common case in a hot loop)
+            if all(
+                isinstance(t, Tensor)
+                and t.dtype == t0.dtype
+                and t.device == t0.device
+                and t.shape == t0.shape
+                for t in tensors[1:]
+            ):
+                return
         check_floating(*tensors, names=names)
         shape = self.point_shape
         k = len(shape)

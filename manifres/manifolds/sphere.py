@@ -7,13 +7,37 @@ import math
 import torch
 from torch import Tensor
 
-from .._numerics import cos_sq, eps, safe_norm, series_threshold, sinc, theta_over_sin
+from .._numerics import cos_sq, eps, safe_sqrt, series_threshold, sinc, theta_over_sin
 from ..errors import CutLocusError, ManifoldError, UnknownChoiceError
+from ._fused import combine, dot
 from .base import Manifold
 
 __all__ = ["Sphere"]
 
 _CUT_LOCUS = ("raise", "nan", "deterministic")
+
+
+# Batch-scalar coefficients (P, Q) of y = P x + Q u from a = <x,u>, xx = |x|^2, uu = |u|^2
+# (see _fused.combine). With v = u - a x the tangent part of u, |v|^2 = uu - a^2 (2 - xx).
+def _proj_coeffs(a: Tensor, xx: Tensor, uu: Tensor) -> tuple[Tensor, Tensor]:
+    return -a, torch.ones_like(a)
+
+
+def _unit(p: Tensor, q: Tensor, a: Tensor, xx: Tensor, uu: Tensor) -> tuple[Tensor, Tensor]:
+    """Scale (p, q) so that |p x + q u| = 1."""
+    n2 = p * p * xx + 2.0 * p * q * a + q * q * uu
+    r = 1.0 / torch.sqrt(n2.clamp_min(torch.finfo(n2.dtype).tiny))
+    return p * r, q * r
+
+
+def _exp_coeffs(a: Tensor, xx: Tensor, uu: Tensor) -> tuple[Tensor, Tensor]:
+    t2 = (uu - a * a * (2.0 - xx)).clamp_min(0.0)
+    s = sinc(t2)
+    return _unit(cos_sq(t2) - s * a, s, a, xx, uu)
+
+
+def _projective_coeffs(a: Tensor, xx: Tensor, uu: Tensor) -> tuple[Tensor, Tensor]:
+    return _unit(1.0 - a, torch.ones_like(a), a, xx, uu)
 
 
 class Sphere(Manifold):
@@ -46,8 +70,8 @@ class Sphere(Manifold):
     * :meth:`dist` is :math:`2\operatorname{atan2}(\|x-y\|, \|x+y\|)`: exact 0 at coincident
       points, exact :math:`\pi` at antipodes, relative accuracy at tiny angles (no clamped
       ``acos``).
-    * Points count as antipodal when :math:`\langle x, y\rangle < 0` and the component of
-      ``y`` orthogonal to ``x`` has norm at most ``16 eps``.
+    * Points count as antipodal when :math:`\|x + y\| \leq 16\,\varepsilon` (``eps`` of the
+      dtype); closer to the cut locus than that, the direction of the log is rounding noise.
     * ``proj_point(0)`` returns ``e_0 = (1, 0, ..., 0)`` with a zero gradient (a documented
       fallback); with validation on it raises :class:`~manifres.errors.ManifoldError`.
     * For float32, angles of :math:`\|v\| \gtrsim 10^7` cannot be resolved (the result stays on
@@ -70,9 +94,7 @@ class Sphere(Manifold):
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise ValueError(f"Sphere(n) needs an integer n >= 1, got {n!r}")
         if cut_locus not in _CUT_LOCUS:
-            raise UnknownChoiceError(
-                f"unknown cut_locus {cut_locus!r}; valid names: {', '.join(_CUT_LOCUS)}"
-            )
+            raise UnknownChoiceError(f"unknown cut_locus {cut_locus!r}; valid names: {', '.join(_CUT_LOCUS)}")
         super().__init__(validate)
         self.n = n
         self.cut_locus = cut_locus
@@ -113,7 +135,7 @@ class Sphere(Manifold):
         """
         self._check(x, u, names=("x", "u"))
         self._validate_points(x=x)
-        return u - (x * u).sum(-1, keepdim=True) * x
+        return combine(x, u, _proj_coeffs)
 
     def proj_point(self, y: Tensor) -> Tensor:
         r"""Nearest point :math:`y / \|y\|`; ``e_0`` (zero gradient) for ``y = 0``.
@@ -160,9 +182,7 @@ class Sphere(Manifold):
         if self.validate:
             self.check_point(x)
             self.check_tangent(x, v)
-        v = v - (x * v).sum(-1, keepdim=True) * x
-        t2 = (v * v).sum(-1, keepdim=True)
-        return self._normalize(cos_sq(t2) * x + sinc(t2) * v)
+        return combine(x, v, _exp_coeffs)
 
     def retract_projective(self, x: Tensor, v: Tensor) -> Tensor:
         r"""Projective retraction :math:`R_x(v) = (x + v)/\|x + v\|` (``v`` projected first).
@@ -173,12 +193,13 @@ class Sphere(Manifold):
         if self.validate:
             self.check_point(x)
             self.check_tangent(x, v)
-        v = v - (x * v).sum(-1, keepdim=True) * x
-        return self._normalize(x + v)
+        return combine(x, v, _projective_coeffs)
 
-    def _cut_mask(self, c: Tensor, s2: Tensor) -> Tensor:
-        tol = 16.0 * eps(c.dtype)
-        return (c < 0) & (s2 <= tol * tol)
+    @staticmethod
+    def _cut_mask(ww: Tensor) -> Tensor:
+        """Antipodal pairs: ``|x + y| <= 16 eps`` (``ww = |x + y|^2``)."""
+        tol = 16.0 * eps(ww.dtype)
+        return ww <= tol * tol
 
     def _handle_cut(self, cut: Tensor, what: str) -> None:
         if self.cut_locus == "raise" and bool(cut.any()):
@@ -219,11 +240,13 @@ class Sphere(Manifold):
         self._check(x, y, names=("x", "y"))
         self._validate_points(x=x, y=y)
         d = y - x
-        xd = (x * d).sum(-1, keepdim=True)
-        u = d - xd * x
-        s2 = (u * u).sum(-1, keepdim=True)
-        theta = self._angle(x, y, keepdim=True)
-        cut = self._cut_mask(1.0 + xd, s2)
+        xd = dot(x, d)
+        w = x + y
+        ww = dot(w, w)
+        theta, _ = self._angle_dots(dot(d, d), ww)
+        u = torch.addcmul(d, x, xd, value=-1.0)  # P_x(y - x) = d - <x, d> x
+        s2 = dot(u, u)
+        cut = self._cut_mask(ww)
         self._handle_cut(cut, "log")
         t2 = theta * theta
         thr = series_threshold(x.dtype)
@@ -243,12 +266,17 @@ class Sphere(Manifold):
             return torch.where(cut, math.pi * self._pole_direction(x), out)
         return out
 
-    def _angle(self, x: Tensor, y: Tensor, keepdim: bool = False) -> Tensor:
-        a = safe_norm(x - y, keepdim=keepdim)
-        b = safe_norm(x + y, keepdim=keepdim)
+    @staticmethod
+    def _angle_dots(dd: Tensor, ww: Tensor) -> tuple[Tensor, Tensor]:
+        """Angle ``2 atan2(|x - y|, |x + y|)`` from ``dd = |x - y|^2`` and ``ww = |x + y|^2``."""
+        a, b = safe_sqrt(dd), safe_sqrt(ww)
         theta = 2.0 * torch.atan2(a, b)
         # atan2(inf, inf) is finite: make non-finite inputs give NaN, never a valid-looking angle
-        return torch.where(torch.isfinite(a + b), theta, torch.full_like(theta, math.nan))
+        return torch.where(torch.isfinite(a + b), theta, torch.full_like(theta, math.nan)), b
+
+    def _angle(self, x: Tensor, y: Tensor) -> Tensor:
+        d, w = x - y, x + y
+        return self._angle_dots(dot(d, d), dot(w, w))[0].squeeze(-1)
 
     def dist(self, x: Tensor, y: Tensor) -> Tensor:
         r"""Great-circle distance :math:`2\operatorname{atan2}(\|x - y\|, \|x + y\|)`.
@@ -284,18 +312,17 @@ class Sphere(Manifold):
             self._validate_points(x=x, y=y)
             self.check_tangent(x, v)
         w = x + y
-        den = 0.5 * (w * w).sum(-1, keepdim=True)
-        u = y - (x * y).sum(-1, keepdim=True) * x
-        cut = self._cut_mask(den - 1.0, (u * u).sum(-1, keepdim=True))
+        ww = dot(w, w)
+        cut = self._cut_mask(ww)
         self._handle_cut(cut, "transport")
-        safe = torch.where(cut, torch.ones_like(den), den)
-        out = v - ((y * v).sum(-1, keepdim=True) / safe) * w
+        safe = torch.where(cut, torch.ones_like(ww), 0.5 * ww)
+        out = torch.addcmul(v, w, dot(y, v) / safe, value=-1.0)
         if self.cut_locus == "nan":
             return torch.where(cut, torch.full_like(out, math.nan), out)
         if self.cut_locus == "deterministic":
             # along the geodesic towards the pole direction e: the e-component flips sign
             e = self._pole_direction(x)
-            ve = (v * e).sum(-1, keepdim=True)
+            ve = dot(v, e)
             return torch.where(cut, v - 2.0 * ve * e, out)
         return out
 
@@ -327,4 +354,3 @@ class Sphere(Manifold):
     def inner(self, x: Tensor, u: Tensor, v: Tensor) -> Tensor:
         """Inner product ``<u, v>`` of tangent vectors at ``x``, shape ``(...)``."""
         return super().inner(x, u, v)
-

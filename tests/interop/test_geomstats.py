@@ -6,9 +6,8 @@ import pytest
 import torch
 
 import manifres
-from manifres.testing import tol
-
 from manifres.interop.geomstats import from_geomstats, import_geomstats, to_geomstats
+from manifres.testing import tol
 
 try:
     import_geomstats()

@@ -334,8 +334,7 @@ def test_a21_broadcasting_and_shape_errors(dtype):
 def test_a22_empty_batch(dtype):
     S = manifres.Sphere(2)
     x = torch.zeros(0, 3, dtype=dtype)
-    for out in (S.exp(x, x), S.log(x, x), S.retract(x, x, "projective"), S.proj(x, x),
-                S.transport(x, x, x)):
+    for out in (S.exp(x, x), S.log(x, x), S.retract(x, x, "projective"), S.proj(x, x), S.transport(x, x, x)):
         assert out.shape == (0, 3)
     assert S.dist(x, x).shape == (0,)
     assert S.random(0, dtype=dtype).shape == (0, 3)
