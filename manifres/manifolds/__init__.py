@@ -2,6 +2,7 @@
 
 from .base import Manifold
 from .euclidean import Euclidean
+from .son import SpecialOrthogonal
 from .sphere import Sphere
 
-__all__ = ["Manifold", "Sphere", "Euclidean"]
+__all__ = ["Manifold", "Sphere", "SpecialOrthogonal", "Euclidean"]
