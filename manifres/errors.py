@@ -24,6 +24,7 @@ __all__ = [
     "ManifoldError",
     "CutLocusError",
     "UnknownChoiceError",
+    "ParameterError",
     "GraphError",
     "StabilityError",
 ]
@@ -62,6 +63,10 @@ class UnknownChoiceError(ManifresError, ValueError):
 
     The message lists the valid names.
     """
+
+
+class ParameterError(ManifresError, ValueError):
+    """An argument's value is invalid: a non-finite step, a non-positive depth or step count."""
 
 
 class GraphError(ManifresError, ValueError):

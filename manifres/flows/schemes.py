@@ -1,0 +1,396 @@
+r"""One-step schemes for manifold ODEs :math:`x' = P_x F(x, t)`: retraction Euler and Lie-group
+integrators (Runge-Kutta-Munthe-Kaas, Crouch-Grossman, commutator-free).
+
+The Lie-group schemes need a Lie group :math:`G` acting on the manifold from the left,
+:math:`(g, x) \mapsto g \cdot x`, and a map :math:`\xi` from a tangent vector ``v`` at ``x`` to
+an algebra element with :math:`\xi(x, v) \cdot x = v` (the infinitesimal action). The field is
+frozen to :math:`f(y, t) = \xi(y, P_y F(y, t)) \in \mathfrak{g}` and every update is
+:math:`x \mapsto \exp(\Theta) \cdot x`, so the iterates stay on the manifold to rounding.
+Built-in actions (:func:`lie_action`):
+
+=====================  ==============================  ========================================
+manifold               group and action                :math:`\xi(x, v)`
+=====================  ==============================  ========================================
+``Sphere(n)``          :math:`SO(n+1)`, :math:`Qx`     :math:`v x^T - x v^T` (:math:`x \times v`
+                                                       as a rotation vector for ``n = 2``)
+``SpecialOrthogonal``  :math:`SO(n)`, :math:`Q R`      :math:`\operatorname{skew}(V R^T)`
+                                                       (rotation vector for ``n = 3``)
+``Euclidean(n)``       translations, :math:`x + a`     :math:`v` (the schemes become classical RK)
+=====================  ==============================  ========================================
+
+A manifold of another class can offer a ``lie_action()`` method returning a
+:class:`LieGroupAction`.
+
+Methods (:data:`METHODS`, name -> order):
+
+* ``"euler"`` (1): :math:`x_1 = R_x(h P_x F(x, t))` with any retraction of the manifold: the
+  tangent residual layer. Works on every manifold.
+* ``"rkmk2"`` (2): Heun's method in the Lie algebra, :math:`k_1 = h f(x_0, t)`,
+  :math:`k_2 = h f(e^{k_1} x_0, t + h)`, :math:`x_1 = \exp(\tfrac12(k_1 + k_2)) x_0`.
+* ``"rkmk4"`` (4): classical RK4 on
+  :math:`\Theta' = \operatorname{dexp}^{-1}_\Theta f(e^\Theta x_0)`, with
+  :math:`\operatorname{dexp}^{-1}_u(k) \approx k - \tfrac12[u, k] + \tfrac1{12}[u,[u,k]]`
+  (truncated after the :math:`B_2` term: the next Bernoulli term, :math:`B_3`, vanishes,
+  so the truncation error is :math:`O(h^5)` per step; Hairer-Lubich-Wanner IV.8.2).
+* ``"cg2"`` (2): Crouch-Grossman with Heun's tableau,
+  :math:`x_1 = e^{h F_2/2} e^{h F_1/2} x_0`, :math:`F_2 = f(e^{h F_1} x_0, t + h)`.
+* ``"cf4"`` (4): the commutator-free method of Celledoni, Marthinsen and Owren (2003): five
+  exponentials, no commutators.
+
+References
+----------
+H. Munthe-Kaas, "High order Runge-Kutta methods on manifolds", Appl. Numer. Math. 29 (1999).
+E. Celledoni, A. Marthinsen, B. Owren, "Commutator-free Lie group methods", FGCS 19 (2003).
+E. Hairer, C. Lubich, G. Wanner, "Geometric Numerical Integration", 2nd ed., IV.8.
+
+Examples
+--------
+>>> import torch, manifres
+>>> from manifres.flows import get_stepper
+>>> S = manifres.Sphere(2)
+>>> A = torch.tensor([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+>>> step = get_stepper(S, "rkmk4")
+>>> x = torch.tensor([1.0, 0.0, 0.0])
+>>> step(lambda x: A @ x, x, 0.0, torch.pi / 2).round(decimals=6)
+tensor([0., 1., 0.])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .. import so3
+from .._numerics import one_minus_cos_over_sq, sinc
+from ..errors import UnknownChoiceError
+from ..manifolds import Euclidean, SpecialOrthogonal, Sphere
+from ..manifolds.base import Manifold
+from ..nn.fields import evaluate_field, is_time_dependent
+
+__all__ = [
+    "METHODS",
+    "LieGroupAction",
+    "lie_action",
+    "get_stepper",
+    "Stepper",
+]
+
+#: Method name -> order of convergence.
+METHODS: dict[str, int] = {"euler": 1, "rkmk2": 2, "rkmk4": 4, "cg2": 2, "cf4": 4}
+
+#: ``Stepper(field, x, t, h, time_dependent=None) -> x_next``.
+Stepper = Callable[..., Tensor]
+
+
+# ---------------------------------------------------------------------------- so(3) helpers
+def _cross(a: Tensor, b: Tensor) -> Tensor:
+    a, b = torch.broadcast_tensors(a, b)
+    return torch.linalg.cross(a, b, dim=-1)
+
+
+def _rotate(w: Tensor, x: Tensor) -> Tensor:
+    """``exp(hat(w)) x`` by Rodrigues' formula (rotation vector ``w``), shape ``(..., 3)``."""
+    t2 = (w * w).sum(-1, keepdim=True)
+    wx = _cross(w, x)
+    return x + sinc(t2) * wx + one_minus_cos_over_sq(t2) * _cross(w, wx)
+
+
+def _commutator(a: Tensor, b: Tensor) -> Tensor:
+    return a @ b - b @ a
+
+
+def _normalize(x: Tensor) -> Tensor:
+    return x / torch.sqrt((x * x).sum(-1, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny))
+
+
+# ---------------------------------------------------------------------------- actions
+class LieGroupAction:
+    r"""A left action of a matrix Lie group on a manifold, as used by the Lie-group schemes.
+
+    Subclasses implement three maps (batch axes in front, broadcasting):
+
+    * :meth:`algebra` ``(x, v) -> xi`` with :math:`\xi \cdot x = v` for tangent ``v``;
+    * :meth:`act` ``(xi, x) -> exp(xi) . x``;
+    * :meth:`bracket` ``(a, b) -> [a, b]``, the Lie bracket of the algebra.
+
+    Examples
+    --------
+    >>> import torch, manifres
+    >>> act = lie_action(manifres.Sphere(2))
+    >>> x = torch.tensor([1.0, 0.0, 0.0]); v = torch.tensor([0.0, 2.0, 0.0])
+    >>> act.algebra(x, v)  # rotation vector x cross v
+    tensor([0., 0., 2.])
+    """
+
+    def algebra(self, x: Tensor, v: Tensor) -> Tensor:
+        """Algebra element :math:`\\xi(x, v)` with :math:`\\xi \\cdot x = v`."""
+        raise NotImplementedError
+
+    def act(self, xi: Tensor, x: Tensor) -> Tensor:
+        """The point :math:`\\exp(\\xi) \\cdot x`."""
+        raise NotImplementedError
+
+    def bracket(self, a: Tensor, b: Tensor) -> Tensor:
+        """The Lie bracket :math:`[a, b]`."""
+        raise NotImplementedError
+
+
+class _S2Rotation(LieGroupAction):
+    """SO(3) on S^2 with so(3) as rotation vectors: xi = x cross v, bracket = cross product."""
+
+    def algebra(self, x: Tensor, v: Tensor) -> Tensor:
+        return _cross(x, v)
+
+    def act(self, xi: Tensor, x: Tensor) -> Tensor:
+        return _normalize(_rotate(xi, x))
+
+    def bracket(self, a: Tensor, b: Tensor) -> Tensor:
+        return _cross(a, b)
+
+
+class _SnRotation(LieGroupAction):
+    """SO(n+1) on S^n: xi = v x^T - x v^T (skew matrices), act = matrix_exp(xi) x."""
+
+    def algebra(self, x: Tensor, v: Tensor) -> Tensor:
+        vx = v.unsqueeze(-1) * x.unsqueeze(-2)
+        return vx - vx.mT
+
+    def act(self, xi: Tensor, x: Tensor) -> Tensor:
+        return _normalize((torch.linalg.matrix_exp(xi) @ x.unsqueeze(-1)).squeeze(-1))
+
+    def bracket(self, a: Tensor, b: Tensor) -> Tensor:
+        return _commutator(a, b)
+
+
+class _SO3Left(LieGroupAction):
+    """SO(3) on itself by left multiplication, so(3) as rotation vectors."""
+
+    def algebra(self, x: Tensor, v: Tensor) -> Tensor:
+        return so3.vee(v @ x.mT, validate=False)  # the skew part
+
+    def act(self, xi: Tensor, x: Tensor) -> Tensor:
+        return so3.exp(xi) @ x
+
+    def bracket(self, a: Tensor, b: Tensor) -> Tensor:
+        return _cross(a, b)
+
+
+class _SOnLeft(LieGroupAction):
+    """SO(n) on itself by left multiplication, so(n) as skew matrices."""
+
+    def algebra(self, x: Tensor, v: Tensor) -> Tensor:
+        m = v @ x.mT
+        return 0.5 * (m - m.mT)
+
+    def act(self, xi: Tensor, x: Tensor) -> Tensor:
+        return torch.linalg.matrix_exp(xi) @ x
+
+    def bracket(self, a: Tensor, b: Tensor) -> Tensor:
+        return _commutator(a, b)
+
+
+class _Translation(LieGroupAction):
+    """R^n acting on itself by translation: the schemes reduce to classical Runge-Kutta."""
+
+    def algebra(self, x: Tensor, v: Tensor) -> Tensor:
+        return v
+
+    def act(self, xi: Tensor, x: Tensor) -> Tensor:
+        return x + xi
+
+    def bracket(self, a: Tensor, b: Tensor) -> Tensor:
+        return torch.zeros_like(a + b)
+
+
+def lie_action(manifold: Manifold) -> LieGroupAction:
+    """The Lie-group action the schemes use on ``manifold`` (see the module table).
+
+    Parameters
+    ----------
+    manifold : Manifold
+
+    Returns
+    -------
+    LieGroupAction
+
+    Raises
+    ------
+    UnknownChoiceError
+        If the manifold has no known action (only ``"euler"`` works there).
+
+    Examples
+    --------
+    >>> import manifres
+    >>> type(lie_action(manifres.Sphere(3))).__name__
+    '_SnRotation'
+    """
+    custom = getattr(manifold, "lie_action", None)
+    if callable(custom):
+        return custom()
+    if isinstance(manifold, Sphere):
+        return _S2Rotation() if manifold.n == 2 else _SnRotation()
+    if isinstance(manifold, Euclidean):
+        return _Translation()
+    if isinstance(manifold, SpecialOrthogonal):
+        return _SO3Left() if manifold.point_shape == (3, 3) else _SOnLeft()
+    lie = ", ".join(m for m in METHODS if m != "euler")
+    raise UnknownChoiceError(
+        f"the Lie-group methods ({lie}) need a group action, and {manifold!r} has none "
+        "(built in: Sphere, SpecialOrthogonal, Euclidean; or give the manifold a lie_action() "
+        "method); the valid method here is 'euler'"
+    )
+
+
+# ---------------------------------------------------------------------------- tableaux
+@dataclass(frozen=True)
+class _RKMK:
+    a: Sequence[Sequence[float]]
+    b: Sequence[float]
+    c: Sequence[float]
+    q: int  # dexp^{-1} truncated after the B_q term
+
+
+@dataclass(frozen=True)
+class _CommutatorFree:
+    c: Sequence[float]
+    # stage i: exponentials applied to x0 one after the other, each a combination of F_1..F_{i-1}
+    stages: Sequence[Sequence[Sequence[float]]]
+    final: Sequence[Sequence[float]]
+
+
+_SCHEMES: dict[str, _RKMK | _CommutatorFree] = {
+    "rkmk2": _RKMK(a=[[], [1.0]], b=[0.5, 0.5], c=[0.0, 1.0], q=0),
+    "rkmk4": _RKMK(
+        a=[[], [0.5], [0.0, 0.5], [0.0, 0.0, 1.0]],
+        b=[1 / 6, 1 / 3, 1 / 3, 1 / 6],
+        c=[0.0, 0.5, 0.5, 1.0],
+        q=2,
+    ),
+    "cg2": _CommutatorFree(c=[0.0, 1.0], stages=[[], [[1.0]]], final=[[0.5, 0.0], [0.0, 0.5]]),
+    "cf4": _CommutatorFree(
+        c=[0.0, 0.5, 0.5, 1.0],
+        stages=[[], [[0.5]], [[0.0, 0.5]], [[0.5], [-0.5, 0.0, 1.0]]],
+        final=[[3 / 12, 2 / 12, 2 / 12, -1 / 12], [-1 / 12, 2 / 12, 2 / 12, 3 / 12]],
+    ),
+}
+
+# B_k / k! for the dexp^{-1} series
+_DEXPINV = (1.0, -0.5, 1 / 12)
+
+
+def _combine(coeffs: Sequence[float], ks: Sequence[Tensor]) -> Tensor | None:
+    out = None
+    for c, k in zip(coeffs, ks, strict=False):
+        if c != 0.0:
+            out = c * k if out is None else out + c * k
+    return out
+
+
+def _dexpinv(action: LieGroupAction, u: Tensor, k: Tensor, q: int) -> Tensor:
+    out, ad = k, k
+    for m in range(1, q + 1):
+        ad = action.bracket(u, ad)
+        out = out + _DEXPINV[m] * ad
+    return out
+
+
+class _EulerStepper:
+    def __init__(self, manifold: Manifold, retraction: str | None) -> None:
+        self.manifold = manifold
+        self.retract = manifold.retraction(retraction)
+
+    def __call__(self, field: Callable, x: Tensor, t, h, time_dependent: bool | None = None) -> Tensor:
+        v = evaluate_field(field, x, t, time_dependent)
+        return self.retract(x, h * self.manifold.proj(x, v))
+
+
+class _LieStepper:
+    def __init__(self, manifold: Manifold, scheme: _RKMK | _CommutatorFree) -> None:
+        self.manifold = manifold
+        self.action = lie_action(manifold)
+        self.scheme = scheme
+
+    def _frozen(self, field: Callable, td: bool, y: Tensor, t) -> Tensor:
+        """The field frozen in the algebra, f(y, t) = xi(y, P_y F(y, t))."""
+        return self.action.algebra(y, self.manifold.proj(y, evaluate_field(field, y, t, td)))
+
+    def __call__(self, field: Callable, x: Tensor, t, h, time_dependent: bool | None = None) -> Tensor:
+        td = is_time_dependent(field) if time_dependent is None else time_dependent
+        if isinstance(self.scheme, _RKMK):
+            return self._rkmk(self.scheme, field, td, x, t, h)
+        return self._commutator_free(self.scheme, field, td, x, t, h)
+
+    def _rkmk(self, s: _RKMK, field: Callable, td: bool, x: Tensor, t, h) -> Tensor:
+        act = self.action
+        ks: list[Tensor] = []
+        for a_i, c_i in zip(s.a, s.c, strict=True):
+            u = _combine(a_i, ks)
+            y = x if u is None else act.act(u, x)
+            k = h * self._frozen(field, td, y, t + c_i * h)
+            if u is not None and s.q > 0:
+                k = _dexpinv(act, u, k, s.q)
+            ks.append(k)
+        return act.act(_combine(s.b, ks), x)
+
+    def _commutator_free(self, s: _CommutatorFree, field: Callable, td: bool, x: Tensor, t, h) -> Tensor:
+        act = self.action
+        fs: list[Tensor] = []
+        for exps, c_i in zip(s.stages, s.c, strict=True):
+            y = x
+            for coeffs in exps:
+                y = act.act(h * _combine(coeffs, fs), y)
+            fs.append(self._frozen(field, td, y, t + c_i * h))
+        y = x
+        for coeffs in s.final:
+            y = act.act(h * _combine(coeffs, fs), y)
+        return y
+
+
+def get_stepper(manifold: Manifold, method: str = "euler", retraction: str | None = None) -> Stepper:
+    r"""Return the one-step map ``step(field, x, t, h, time_dependent=None) -> x_next``.
+
+    Parameters
+    ----------
+    manifold : Manifold
+    method : str
+        One of :data:`METHODS`: ``"euler"``, ``"rkmk2"``, ``"rkmk4"``, ``"cg2"``, ``"cf4"``.
+    retraction : str, optional
+        The retraction of ``"euler"`` (a name in ``manifold.retractions``, default the
+        first). The Lie-group methods use the group exponential and take no retraction.
+
+    Returns
+    -------
+    callable
+        ``step(field, x, t, h, time_dependent=None)`` with ``x`` of shape
+        ``(..., *point_shape)``, ``t`` and ``h`` floats or 0-dim tensors, returning the point
+        after one step. It checks the field's output shape and dtype but not ``x``. The
+        object is picklable (no closures).
+
+    Raises
+    ------
+    UnknownChoiceError
+        If ``method`` is unknown (the message lists :data:`METHODS`), if ``retraction`` is
+        unknown to the manifold or given with a Lie-group method, or if the manifold has no
+        Lie-group action for a Lie-group method.
+
+    Examples
+    --------
+    >>> import torch, manifres
+    >>> E = manifres.Euclidean(1)
+    >>> step = get_stepper(E, "rkmk4")  # classical RK4 on R^n
+    >>> step(lambda x: x, torch.tensor([1.0], dtype=torch.float64), 0.0, 1.0)
+    tensor([2.7083], dtype=torch.float64)
+    """
+    if method not in METHODS:
+        raise UnknownChoiceError(f"unknown method {method!r}; valid names: {', '.join(METHODS)}")
+    if method == "euler":
+        return _EulerStepper(manifold, retraction)
+    if retraction is not None:
+        raise UnknownChoiceError(
+            f"retraction={retraction!r} applies to method='euler' only; {method!r} moves by the "
+            "group exponential (pass retraction=None)"
+        )
+    return _LieStepper(manifold, _SCHEMES[method])
