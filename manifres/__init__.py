@@ -17,22 +17,42 @@ True
 
 from __future__ import annotations
 
+import importlib
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
-from . import errors
+from . import errors, so3
 from ._config import get_validation, set_validation, validation
-from .manifolds import Euclidean, Manifold, Sphere
+from .manifolds import Euclidean, Manifold, SpecialOrthogonal, Sphere
 
 try:
     __version__ = version("manifres")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
+# Subpackages load on first use: `import manifres` stays light (torch-geometric, matplotlib,
+# geomstats and pymanopt are imported only by the modules that need them).
+_SUBPACKAGES = ("nn", "flows", "optim", "graph", "stability", "interop", "testing")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'manifres' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_SUBPACKAGES))
+
+
 __all__ = [
+    *_SUBPACKAGES,
     "Manifold",
     "Sphere",
+    "SpecialOrthogonal",
     "Euclidean",
     "errors",
+    "so3",
     "set_validation",
     "get_validation",
     "validation",

@@ -1,0 +1,394 @@
+"""Frozen result records of the stability studies, each with a JSON-safe ``to_dict()``.
+
+Every study function of :mod:`manifres.stability` returns one of these dataclasses. Their
+tensor fields are detached; :meth:`to_dict` turns them into plain Python data that
+:func:`json.dumps` accepts with ``allow_nan=False``:
+
+* a real tensor becomes a (nested) list of floats, a boolean tensor a (nested) list of bools,
+  a 0-d tensor a float or a bool;
+* a complex tensor becomes ``{"real": [...], "imag": [...]}``;
+* a non-finite float (NaN, +-inf) becomes ``None`` (JSON ``null``): "not available" for a NaN,
+  "out of range" for an infinity (log fields are given next to values that may underflow);
+* nested records become nested dictionaries.
+
+Examples
+--------
+>>> import json, torch
+>>> from manifres.stability.results import WeylBand
+>>> band = WeylBand(
+...     epsilon=torch.tensor(0.5), lower=torch.tensor(0.5), upper=torch.tensor(1.5),
+...     sigma_min=torch.tensor(0.75), sigma_max=torch.tensor(1.25),
+...     holds=torch.tensor(True), tol=1e-6)
+>>> text = json.dumps(band.to_dict(), allow_nan=False)
+>>> json.loads(text)["sigma_max"], json.loads(text)["holds"]
+(1.25, True)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "to_plain",
+    "JacobianSpectrum",
+    "WeylBand",
+    "DepthProfile",
+    "LyapunovSpectrum",
+    "ScaleSweep",
+    "PlainResidualComparison",
+    "DiffusionStability",
+]
+
+
+def _float(v: float) -> float | None:
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def to_plain(value: Any) -> Any:
+    """Convert tensors, records, sequences and numbers into JSON-safe plain Python data.
+
+    Parameters
+    ----------
+    value : Tensor, dataclass, dict, list, tuple, number, str, bool or None
+
+    Returns
+    -------
+    The same data made of ``dict``, ``list``, ``float``, ``int``, ``bool``, ``str`` and ``None``
+    (non-finite floats become ``None``; complex tensors ``{"real": ..., "imag": ...}``).
+
+    Examples
+    --------
+    >>> to_plain(torch.tensor([1.0, float("nan"), float("inf")]))
+    [1.0, None, None]
+    >>> to_plain(torch.tensor([1 + 2j]))
+    {'real': [1.0], 'imag': [2.0]}
+    """
+    if isinstance(value, Tensor):
+        t = value.detach().cpu()
+        if t.is_complex():
+            return {"real": to_plain(t.real), "imag": to_plain(t.imag)}
+        if t.dtype == torch.bool:
+            return t.tolist()
+        if not t.is_floating_point():
+            return t.tolist()
+        data = t.double().tolist()
+        return _map_floats(data)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_plain(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, (str, int)):
+        return value
+    if isinstance(value, float):
+        return _float(value)
+    if isinstance(value, torch.dtype):
+        return str(value).removeprefix("torch.")
+    return str(value)
+
+
+def _map_floats(data: Any) -> Any:
+    if isinstance(data, list):
+        return [_map_floats(d) for d in data]
+    return _float(data)
+
+
+class _Record:
+    """Mixin: ``to_dict()`` over the dataclass fields."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe plain-Python view of this record (see the module notes)."""
+        return to_plain(self)
+
+
+@dataclass(frozen=True, eq=False)
+class JacobianSpectrum(_Record):
+    r"""Spectrum of a block's Jacobian :math:`J` and of its residual part :math:`J - I`.
+
+    For a manifold block, :math:`J` is the differential between tangent spaces written in
+    orthonormal tangent frames (see :func:`manifres.stability.jacobian_spectrum`). Shapes:
+    ``batch`` is the batch shape of the input, ``d`` the (tangent) dimension and ``k`` the
+    number of Krylov steps of the matrix-free path.
+
+    Attributes
+    ----------
+    method : str
+        ``"dense"`` (every eigen/singular value) or ``"matrix_free"`` (Ritz estimates).
+    dim : int
+        Dimension ``d`` of the square Jacobian.
+    eigenvalues : Tensor, shape (*batch, d) complex, or (*batch, k) complex
+        Eigenvalues of :math:`J` (dense: all, sorted by decreasing modulus; matrix-free: the
+        Arnoldi Ritz values of :math:`J`).
+    singular_values : Tensor, shape (*batch, d) or (*batch, k)
+        Singular values of :math:`J`, decreasing (matrix-free: Golub-Kahan-Lanczos Ritz values).
+    residual_eigenvalues, residual_singular_values : Tensor
+        The same for :math:`J - I`.
+    spectral_radius, sigma_max, sigma_min : Tensor, shape batch
+        :math:`\rho(J)`, :math:`\sigma_{\max}(J)`, :math:`\sigma_{\min}(J)`.
+    residual_norm, residual_spectral_radius : Tensor, shape batch
+        :math:`\|J - I\|_2` and :math:`\rho(J - I)`.
+    """
+
+    method: str
+    dim: int
+    eigenvalues: Tensor
+    singular_values: Tensor
+    residual_eigenvalues: Tensor
+    residual_singular_values: Tensor
+    spectral_radius: Tensor
+    sigma_max: Tensor
+    sigma_min: Tensor
+    residual_norm: Tensor
+    residual_spectral_radius: Tensor
+
+
+@dataclass(frozen=True, eq=False)
+class WeylBand(_Record):
+    r"""The Weyl band :math:`[1 - e, 1 + e]`, :math:`e = \|W\|_2`, against the measured
+    extreme singular values of :math:`I + W`.
+
+    Attributes
+    ----------
+    epsilon : Tensor, shape batch
+        :math:`e = \|W\|_2`.
+    lower, upper : Tensor, shape batch
+        :math:`1 - e` and :math:`1 + e`.
+    sigma_min, sigma_max : Tensor, shape batch
+        Measured extreme singular values of :math:`I + W`.
+    holds : Tensor of bool, shape batch
+        Whether ``lower - tol <= sigma_min`` and ``sigma_max <= upper + tol``.
+    tol : float
+        Rounding allowance (relative to ``1 + e``) used by ``holds``.
+    """
+
+    epsilon: Tensor
+    lower: Tensor
+    upper: Tensor
+    sigma_min: Tensor
+    sigma_max: Tensor
+    holds: Tensor
+    tol: float
+
+    @property
+    def all_hold(self) -> bool:
+        """Whether the bound holds for every matrix of the batch (reads values)."""
+        return bool(self.holds.all())
+
+
+@dataclass(frozen=True, eq=False)
+class LyapunovSpectrum(_Record):
+    r"""Growth rates of tangent volumes through a stack, by the QR (Benettin) method.
+
+    Attributes
+    ----------
+    exponents : Tensor, shape (k,)
+        Average log growth per layer, :math:`\frac1L \sum_l \log |R_l|_{ii}`, decreasing,
+        averaged over the batch.
+    cumulative : Tensor, shape (L, k)
+        :math:`\sum_{m \le l} \log |R_m|_{ii}` after each layer (batch mean): the log of the
+        growth of the ``i``-th orthogonalised direction.
+    depth : int
+        Number of layers ``L``.
+    """
+
+    exponents: Tensor
+    cumulative: Tensor
+    depth: int
+
+
+@dataclass(frozen=True, eq=False)
+class DepthProfile(_Record):
+    r"""Forward and backward behaviour of a stack of ``L`` layers, layer by layer.
+
+    Norms are Frobenius norms over the batch; ``log10_*`` fields are computed with a
+    renormalised layer-by-layer backward pass, so they stay finite where the plain values
+    underflow to 0 or overflow to infinity.
+
+    Attributes
+    ----------
+    depth : int
+        Number of layers ``L``.
+    activation_norms : Tensor, shape (L + 1,)
+        :math:`\|h_l\|`, ``h_0 = x``.
+    forward_gain : Tensor, shape (L,)
+        Per-layer amplification :math:`\|J_l \delta_{l-1}\| / \|\delta_{l-1}\|` of a random
+        perturbation pushed through the stack (forward-mode derivatives).
+    grad_norms, log10_grad_norms : Tensor, shape (L,)
+        Norm of the loss gradient with respect to each layer's parameters (NaN for a layer
+        without parameters).
+    activation_grad_norms, log10_activation_grad_norms : Tensor, shape (L + 1,)
+        :math:`\|\partial L / \partial h_l\|`.
+    grad_cosines : Tensor, shape (L - 1,)
+        Cosine between the parameter gradients of layers ``l`` and ``l + 1`` (NaN where their
+        parameter shapes differ).
+    activation_grad_cosines : Tensor, shape (L,)
+        Cosine between :math:`\partial L / \partial h_{l-1}` and :math:`\partial L / \partial h_l`.
+    scale_grads : Tensor, shape (L,)
+        :math:`\partial L / \partial a_l = \langle \partial L / \partial y_l, F_l(x_l)\rangle`
+        for residual blocks (a ``.fn`` and a ``.scale``), NaN for other layers.
+    residual_norms : Tensor, shape (L,)
+        :math:`e_l = \max_b \|J_l - I\|_2` over the batch (NaN when spectra were skipped).
+    spectral_radii : Tensor, shape (L,)
+        :math:`\max_b \rho(J_l)` (NaN when spectra were skipped).
+    log_upper_bound, log_lower_bound : Tensor, shape batch
+        Per sample, :math:`\sum_l \log(1 + e_l)` and :math:`\sum_l \log(1 - e_l)` with
+        :math:`e_l = \|J_l - I\|_2` at that sample (``-inf``, stored as ``None``, once some
+        :math:`e_l \ge 1`).
+    log_sigma_max, log_sigma_min : Tensor, shape batch
+        Natural logs of the extreme singular values of the end-to-end Jacobian
+        :math:`J_L \cdots J_1`, computed with a renormalised product (NaN when spectra were
+        skipped). The smallest is reliable only while the condition number stays below
+        ``1 / eps``.
+    bound_holds : Tensor of bool, shape batch
+        Whether the measured end-to-end singular values lie inside the product bounds.
+    """
+
+    depth: int
+    activation_norms: Tensor
+    forward_gain: Tensor
+    grad_norms: Tensor
+    log10_grad_norms: Tensor
+    activation_grad_norms: Tensor
+    log10_activation_grad_norms: Tensor
+    grad_cosines: Tensor
+    activation_grad_cosines: Tensor
+    scale_grads: Tensor
+    residual_norms: Tensor
+    spectral_radii: Tensor
+    log_upper_bound: Tensor
+    log_lower_bound: Tensor
+    log_sigma_max: Tensor
+    log_sigma_min: Tensor
+    bound_holds: Tensor
+
+
+@dataclass(frozen=True, eq=False)
+class ScaleSweep(_Record):
+    r"""How a residual stack's stability measures change with the residual scale ``a``.
+
+    Every field but ``scales`` and ``profiles`` has shape ``(S,)``, one entry per scale.
+
+    Attributes
+    ----------
+    scales : Tensor, shape (S,)
+    max_residual_norm : Tensor
+        :math:`\max_l e_l = \max_l \|J_l - I\|_2`.
+    max_spectral_radius : Tensor
+        :math:`\max_l \rho(J_l)`.
+    log_sigma_max, log_sigma_min : Tensor
+        Batch means of the end-to-end log singular values.
+    log_upper_bound : Tensor
+        :math:`\sum_l \log(1 + e_l)`.
+    first_layer_grad_norm, log10_first_layer_grad_norm : Tensor
+    mean_grad_cosine : Tensor
+        Mean cosine between consecutive layers' parameter gradients.
+    anti_aligned_fraction : Tensor
+        Fraction of consecutive layer pairs whose parameter gradients have a negative cosine.
+    mean_abs_scale_grad : Tensor
+        Mean over layers of :math:`|\partial L / \partial a_l|`.
+    scale_grad_sign_flips : Tensor
+        Fraction of consecutive layers whose scale gradients have opposite signs.
+    profiles : tuple of DepthProfile
+        The full profile at each scale.
+    """
+
+    scales: Tensor
+    max_residual_norm: Tensor
+    max_spectral_radius: Tensor
+    log_sigma_max: Tensor
+    log_sigma_min: Tensor
+    log_upper_bound: Tensor
+    first_layer_grad_norm: Tensor
+    log10_first_layer_grad_norm: Tensor
+    mean_grad_cosine: Tensor
+    anti_aligned_fraction: Tensor
+    mean_abs_scale_grad: Tensor
+    scale_grad_sign_flips: Tensor
+    profiles: tuple[DepthProfile, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class PlainResidualComparison(_Record):
+    r"""First-layer gradient norms of a plain and a residual stack against depth.
+
+    Both stacks share widths, weights and inputs: plain layers compute
+    :math:`h \mapsto \phi(W_l h + b_l)`, residual ones :math:`h \mapsto h + a\,\phi(W_l h + b_l)`.
+
+    Attributes
+    ----------
+    depths : list of int
+    width : int
+    scale : float
+        The residual scale ``a``.
+    activation : str
+    plain_grad_norm, residual_grad_norm : Tensor, shape (len(depths),)
+        Norm of the loss gradient with respect to the first layer's parameters (0 where it
+        underflows).
+    plain_log10_grad_norm, residual_log10_grad_norm : Tensor, shape (len(depths),)
+        The same as base-10 logarithms, from a renormalised backward pass (finite where the
+        plain value underflows).
+    plain_output_norm, residual_output_norm : Tensor, shape (len(depths),)
+        :math:`\|h_L\|` over the batch.
+    """
+
+    depths: list[int]
+    width: int
+    scale: float
+    activation: str
+    plain_grad_norm: Tensor
+    residual_grad_norm: Tensor
+    plain_log10_grad_norm: Tensor
+    residual_log10_grad_norm: Tensor
+    plain_output_norm: Tensor
+    residual_output_norm: Tensor
+
+
+@dataclass(frozen=True, eq=False)
+class DiffusionStability(_Record):
+    r"""Stability of the graph diffusion step :math:`x \mapsto (I - \alpha L) x`.
+
+    Attributes
+    ----------
+    num_nodes : int
+    num_edges : int
+        Number of undirected edges (stored directions / 2).
+    normalization : str or None
+        Laplacian normalization (``None``: combinatorial, ``"sym"``, ``"rw"``).
+    alpha : float
+        The step under test.
+    lambda_max, lambda_2 : float
+        Largest and second-smallest Laplacian eigenvalues.
+    max_step : float
+        :math:`2 / \lambda_{\max}`: steps below it keep :math:`|1 - \alpha\lambda| \le 1`.
+    consensus_rate : float
+        :math:`\max_{\lambda \ne 0} |1 - \alpha \lambda|`: per-step contraction of the
+        disagreement (``>= 1``: no consensus).
+    stable : bool
+        Whether :math:`\alpha \lambda_{\max} \le 2`.
+    eigenvalues : Tensor or None, shape (N,)
+        The whole Laplacian spectrum (ascending) for graphs small enough for a dense
+        eigen-decomposition, else ``None``.
+    decay : Tensor or None, shape (steps + 1,)
+        :math:`\|L x_k\| / \|L x_0\|` over a simulated run of ``steps`` diffusion steps
+        (``None`` without a simulation).
+    """
+
+    num_nodes: int
+    num_edges: int
+    normalization: str | None
+    alpha: float
+    lambda_max: float
+    lambda_2: float
+    max_step: float
+    consensus_rate: float
+    stable: bool
+    eigenvalues: Tensor | None
+    decay: Tensor | None

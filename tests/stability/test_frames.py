@@ -1,0 +1,101 @@
+import pytest
+import torch
+
+import manifres
+from manifres.errors import DTypeError, ShapeError
+from manifres.stability import tangent_basis
+from manifres.stability.frames import _frame, _output_frame, _ProjectionFrame
+
+
+def _orthonormal(b, tol):
+    k = b.shape[-1]
+    eye = torch.eye(k, dtype=b.dtype)
+    assert (b.mT @ b - eye).abs().max() <= tol
+
+
+def _tol(dtype):
+    return 1e-5 if dtype == torch.float32 else 1e-12
+
+
+def test_sphere_basis_orthonormal_and_tangent(dtype):
+    S = manifres.Sphere(4)
+    x = S.random(2, 3, dtype=dtype, generator=torch.Generator().manual_seed(0))
+    # include points with x_0 = 0 exactly, x = e_0 and x = -e_0 (the Householder edge cases)
+    special = torch.zeros(3, 5, dtype=dtype)
+    special[0, 1] = 1.0
+    special[1, 0] = 1.0
+    special[2, 0] = -1.0
+    for pts in (x, special):
+        b = tangent_basis(S, pts)
+        assert b.shape == pts.shape[:-1] + (5, 4)
+        _orthonormal(b, _tol(dtype))
+        assert (pts.unsqueeze(-2) @ b).abs().max() <= _tol(dtype)
+
+
+def test_euclidean_and_none_give_the_identity(dtype):
+    x = torch.randn(2, 3, dtype=dtype)
+    for m in (None, manifres.Euclidean(3)):
+        b = tangent_basis(m, x)
+        assert torch.equal(b, torch.eye(3, dtype=dtype).expand(2, 3, 3))
+
+
+def test_son_basis_is_left_translated_skew_frobenius_orthonormal(dtype):
+    G = manifres.SpecialOrthogonal(4)
+    r = G.random(3, dtype=dtype, generator=torch.Generator().manual_seed(0))
+    b = tangent_basis(G, r)
+    assert b.shape == (3, 16, 6)
+    _orthonormal(b, _tol(dtype))
+    cols = b.mT.reshape(3, 6, 4, 4)
+    omega = r.unsqueeze(1).mT @ cols  # R^T V must be skew
+    assert (omega + omega.mT).abs().max() <= _tol(dtype)
+
+
+def test_duck_typed_square_manifold_uses_the_skew_frame(dtype):
+    class Duck:
+        point_shape = (3, 3)
+        dim = 3
+
+    q = torch.linalg.qr(torch.randn(3, 3, dtype=torch.float64)).Q.to(dtype)
+    b = tangent_basis(Duck(), q)
+    _orthonormal(b, _tol(dtype))
+
+
+def test_generic_projection_frame_spans_the_tangent_space(dtype):
+    S = manifres.Sphere(3)
+    x = S.random(4, dtype=dtype, generator=torch.Generator().manual_seed(2))
+    f = _ProjectionFrame(S, x, (4,), 3)
+    b = f.matrix()
+    _orthonormal(b, _tol(dtype))
+    ref = torch.eye(4, dtype=dtype) - x.unsqueeze(-1) * x.unsqueeze(-2)
+    assert (b @ b.mT - ref).abs().max() <= 10 * _tol(dtype)
+
+
+@pytest.mark.parametrize(
+    "manifold", [manifres.Sphere(3), manifres.SpecialOrthogonal(3)], ids=["sphere", "so3"]
+)
+def test_apply_and_coords_are_adjoint_and_transport_frame_is_tangent_at_y(dtype, manifold):
+    g = torch.Generator().manual_seed(4)
+    x = manifold.random(5, dtype=dtype, generator=g)
+    v = manifold.random_tangent(x, generator=g)
+    y = manifold.exp(x, 0.3 * v)
+    fx = _frame(manifold, x, manifold.point_shape)
+    for fy in (_output_frame(manifold, fx, y, "transport"), _output_frame(manifold, fx, y, "basis")):
+        by = fy.matrix()
+        _orthonormal(by, 10 * _tol(dtype))
+        c = torch.randn(5, fx.k, dtype=dtype, generator=g)
+        wt = manifold.proj(y, torch.randn(y.shape, dtype=dtype, generator=g))
+        lhs = (fy.apply(c) * wt).flatten(1).sum(-1)
+        rhs = (c * fy.coords(wt)).sum(-1)
+        assert (lhs - rhs).abs().max() <= 20 * _tol(dtype)
+        torch.testing.assert_close(
+            fy.apply(c).flatten(1), (by @ c.unsqueeze(-1)).squeeze(-1), atol=20 * _tol(dtype), rtol=0
+        )
+        # tangent at y
+        assert manifold._tangent_residual(y, fy.apply(c)).max() <= 20 * _tol(dtype)
+
+
+def test_tangent_basis_errors():
+    with pytest.raises(ShapeError):
+        tangent_basis(manifres.Sphere(2), torch.zeros(4))
+    with pytest.raises(DTypeError):
+        tangent_basis(manifres.Sphere(2), torch.zeros(3, dtype=torch.int64))
