@@ -77,3 +77,11 @@ def test_geomstats_antipodal_log_is_zero_but_ours_is_not():
     assert abs(float(ours.norm()) - torch.pi) < 1e-12
     theirs = to_geomstats(S).metric.log(-x, x)
     assert float(theirs.norm()) < 1e-6
+
+
+@pytest.mark.parametrize("n", [3, 4])
+def test_rotation_group_round_trip(n):
+    m = manifres.SpecialOrthogonal(n)
+    space = to_geomstats(m)
+    assert space.dim == m.dim
+    assert from_geomstats(space) == m

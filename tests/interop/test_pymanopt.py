@@ -67,3 +67,36 @@ def test_sphere_matches_pymanopt(dtype):
     ]
     for ours, ref in pairs:
         assert np.abs(ours.double().numpy() - ref).max() <= tol(dtype, 2e-6, 1e-12)
+
+
+def test_pymanopt_solver_on_manifres_rotation_group():
+    """Orthogonal Procrustes on manifres' SO(3), solved by pymanopt's trust regions."""
+    rng = np.random.default_rng(1)
+    R_true = manifres.SpecialOrthogonal(3).random(
+        dtype=torch.float64, generator=torch.Generator().manual_seed(2)
+    )
+    A = rng.standard_normal((3, 20))
+    B = R_true.numpy() @ A + 1e-3 * rng.standard_normal((3, 20))
+    M = to_pymanopt(manifres.SpecialOrthogonal(3))
+    assert from_pymanopt(M) == manifres.SpecialOrthogonal(3)
+    assert from_pymanopt(pymanopt.manifolds.SpecialOrthogonalGroup(3)) == manifres.SpecialOrthogonal(3)
+
+    @pymanopt.function.numpy(M)
+    def cost(R):
+        return 0.5 * np.sum((R @ A - B) ** 2)
+
+    @pymanopt.function.numpy(M)
+    def egrad(R):
+        return (R @ A - B) @ A.T
+
+    @pymanopt.function.numpy(M)
+    def ehess(R, U):
+        return U @ A @ A.T
+
+    problem = pymanopt.Problem(M, cost, euclidean_gradient=egrad, euclidean_hessian=ehess)
+    opt = pymanopt.optimizers.TrustRegions(verbosity=0)
+    R = opt.run(problem, initial_point=M.random_point()).point
+    U, _, Vt = np.linalg.svd(B @ A.T)
+    R_svd = U @ np.diag([1, 1, np.linalg.det(U @ Vt)]) @ Vt
+    assert np.abs(R - R_svd).max() < 1e-6
+    assert bool(manifres.SpecialOrthogonal(3).is_point(torch.as_tensor(R)))
