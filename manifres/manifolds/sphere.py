@@ -182,7 +182,9 @@ class Sphere(Manifold):
         if self.validate:
             self.check_point(x)
             self.check_tangent(x, v)
-        return combine(x, v, _exp_coeffs)
+        # project first (a separate pass): a large normal component would otherwise cancel
+        # inside the fused combination and cost accuracy
+        return combine(x, combine(x, v, _proj_coeffs), _exp_coeffs)
 
     def retract_projective(self, x: Tensor, v: Tensor) -> Tensor:
         r"""Projective retraction :math:`R_x(v) = (x + v)/\|x + v\|` (``v`` projected first).
@@ -193,7 +195,7 @@ class Sphere(Manifold):
         if self.validate:
             self.check_point(x)
             self.check_tangent(x, v)
-        return combine(x, v, _projective_coeffs)
+        return combine(x, combine(x, v, _proj_coeffs), _projective_coeffs)
 
     @staticmethod
     def _cut_mask(ww: Tensor) -> Tensor:
