@@ -7,6 +7,7 @@
     manifres study diffusion --graph karate
     manifres study plain-vs-residual  # first-layer gradient norm at depths 10, 100, 1000
     manifres study scale              # sweep of the residual scale a
+    manifres tour --quick             # run every gallery example (manifres.tour)
 
 Each study writes ``<study>.json`` (schema in :mod:`manifres.stability.studies`) and
 ``<study>.png`` to ``--out`` (default ``manifres-out/``) and prints a short summary. Usage
@@ -33,7 +34,7 @@ import torch
 
 from .errors import ManifresError
 
-__all__ = ["main", "build_parser", "add_study_command"]
+__all__ = ["main", "build_parser", "add_study_command", "add_tour_command"]
 
 PROG = "manifres"
 
@@ -235,6 +236,52 @@ def add_study_command(subparsers: Any) -> None:
     p.set_defaults(handler=_run_study)
 
 
+# ------------------------------------------------------------------------------ manifres tour
+def add_tour_command(subparsers: Any) -> None:
+    """Register ``manifres tour``: run the gallery examples (the runner is :mod:`manifres.tour`)."""
+    p = subparsers.add_parser(
+        "tour",
+        help="run every gallery example; writes its figures and summary.md",
+        description="Run every gallery example (examples/<section>/plot_*.py) in turn, save its "
+        "figures as PNG files and a one-line summary per example (summary.md) to --out. An "
+        "example that fails is reported and the others still run; the exit status is then 1.",
+    )
+    p.add_argument("--quick", action="store_true", help="run every example at its small (CI) size")
+    p.add_argument(
+        "--out",
+        default="tour-out",
+        metavar="DIR",
+        help="output folder, created if needed (default: %(default)s)",
+    )
+    p.add_argument(
+        "--only",
+        action="append",
+        metavar="NAME",
+        help="run only the examples whose section/plot_name contains NAME (repeatable)",
+    )
+    p.add_argument(
+        "--examples",
+        default=None,
+        metavar="DIR",
+        help="the examples folder (default: $MANIFRES_EXAMPLES, else examples/ beside the package)",
+    )
+    p.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=1,
+        help="torch CPU threads while the examples run; their tensors are small, for which one "
+        "thread is fastest (default: %(default)s)",
+    )
+    p.set_defaults(handler=_run_tour)
+
+
+def _run_tour(args: argparse.Namespace) -> int:
+    from .tour import run_from_args  # lazy: the command starts without the tour's imports
+
+    return run_from_args(args)
+
+
+# ------------------------------------------------------------------------------ parser
 def build_parser() -> argparse.ArgumentParser:
     """The ``manifres`` argument parser with its subcommands."""
     from . import __version__
@@ -245,6 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     add_study_command(sub)
+    add_tour_command(sub)
     return parser
 
 
