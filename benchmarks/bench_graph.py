@@ -12,12 +12,15 @@ Rows
      at every call, differentiable in the weights),
    * ``pyg-MessagePassing``: a minimal torch-geometric ``MessagePassing`` layer with the
      normalised weights (gather, scale, scatter-add) and a fused ``lerp``,
-   * ``pyg-spmm``: ``torch_geometric.utils.spmm`` on a torch CSR tensor, then ``lerp``,
+   * ``pyg-spmm``: ``torch_geometric.utils.spmm`` on a torch CSR tensor (``coalesce()`` then
+     ``to_sparse_csr()``: int64 indices), then ``lerp``,
    * ``torch-csr``: ``torch.sparse.mm`` on the same CSR tensor, then ``lerp``,
+   * ``torch-csr-int32``: the same with int32 CSR indices (what manifres builds),
    * ``scipy``: ``scipy.sparse.csr_matrix @ x`` and an in-place NumPy update (CPU only).
 
-   Implementations run round-robin (alternating, so that load changes hit all of them alike);
-   the table gives median milliseconds and the ratio to the fastest.
+   Implementations run round-robin in a shuffled order per round (so that load changes and
+   cache footprints hit all of them alike); the table gives median milliseconds and the ratio
+   to the fastest.
 2. ``lambda_max`` of ``L`` and ``L_sym`` on a ``1e5``-node graph: manifres (Lanczos) against
    ``scipy.sparse.linalg.eigsh``.
 3. The stability certificate (``lambda_max``, and with the Fiedler value) of a ``1e6``-node
@@ -36,6 +39,7 @@ in the environment (torch's transparent huge pages) speeds every implementation 
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import time
 import warnings
@@ -46,7 +50,6 @@ from torch_geometric.utils import spmm  # noqa: E402  (after manifres.graph's gu
 
 import manifres.graph as G
 from manifres.graph._pyg import MessagePassing
-from manifres.graph._validate import csr_from_coo
 
 
 class _PygStep(MessagePassing):
@@ -78,15 +81,20 @@ def _sync(device: torch.device) -> None:
 
 
 def _time_round_robin(fns: dict, repeats: int, device: torch.device) -> dict:
+    """Median seconds per implementation; each round runs all of them in a shuffled order
+    (so that no implementation always follows the same one, with its cache footprint)."""
     for f in fns.values():  # warm-up (and the manifres cache / validation)
         f()
     _sync(device)
     times = {k: [] for k in fns}
+    order = list(fns)
+    rng = random.Random(0)
     for _ in range(repeats):
-        for k, f in fns.items():
+        rng.shuffle(order)
+        for k in order:
             _sync(device)
             t = time.perf_counter()
-            f()
+            fns[k]()
             _sync(device)
             times[k].append(time.perf_counter() - t)
     return {k: statistics.median(v) for k, v in times.items()}
@@ -95,7 +103,12 @@ def _time_round_robin(fns: dict, repeats: int, device: torch.device) -> dict:
 def bench_step(n: int, widths, repeats: int, device: torch.device, names, alpha: float = 0.5):
     ei = random_graph(n, device)
     parts = G.laplacian_parts(ei, num_nodes=n, normalization="sym")
-    A = csr_from_coo(parts.edge_index, parts.weight, n)
+    # the idiomatic torch CSR (int64 indices), and the same with int32 indices
+    A = torch.sparse_coo_tensor(parts.edge_index, parts.weight, (n, n), check_invariants=False)
+    A = A.coalesce().to_sparse_csr()
+    A32 = torch.sparse_csr_tensor(
+        A.crow_indices().int(), A.col_indices().int(), A.values(), (n, n), check_invariants=False
+    )
     pyg = _PygStep(alpha)
     cached = G.LaplacianResidual(alpha, "sym", cached=True)
     uncached = G.LaplacianResidual(alpha, "sym", validate=False)
@@ -121,11 +134,12 @@ def bench_step(n: int, widths, repeats: int, device: torch.device, names, alpha:
             "pyg-MessagePassing": lambda x=x: pyg(x, ei, parts.weight),
             "pyg-spmm": lambda x=x: torch.lerp(x, spmm(A, x), alpha),
             "torch-csr": lambda x=x: torch.lerp(x, torch.sparse.mm(A, x), alpha),
+            "torch-csr-int32": lambda x=x: torch.lerp(x, torch.sparse.mm(A32, x), alpha),
         }
         if S is not None:
             fns["scipy"] = scipy_step
         ref = cached(x, ei)
-        for name in ("pyg-MessagePassing", "pyg-spmm", "torch-csr"):
+        for name in ("pyg-MessagePassing", "pyg-spmm", "torch-csr", "torch-csr-int32"):
             torch.testing.assert_close(fns[name](), ref, rtol=1e-4, atol=1e-5)
         if S is not None:
             np.testing.assert_allclose(scipy_step(), ref.numpy(), rtol=1e-4, atol=1e-5)
@@ -134,7 +148,15 @@ def bench_step(n: int, widths, repeats: int, device: torch.device, names, alpha:
         del x, xn
 
 
-NAMES = ["manifres", "manifres-uncached", "pyg-MessagePassing", "pyg-spmm", "torch-csr", "scipy"]
+NAMES = [
+    "manifres",
+    "manifres-uncached",
+    "pyg-MessagePassing",
+    "pyg-spmm",
+    "torch-csr",
+    "torch-csr-int32",
+    "scipy",
+]
 
 
 def print_step_header(names) -> None:

@@ -220,7 +220,10 @@ def main(argv=None):
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--only", choices=["sphere", "so"], default=None)
+    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     dtype = getattr(torch, args.dtype)
     batches = [10**3, 10**4] if args.quick else [10**3, 10**5, 10**6]
     P = peers()

@@ -16,6 +16,14 @@ Public API
 Every function that takes a graph also accepts a torch-geometric ``Data`` object in place of
 ``edge_index`` (its ``edge_index``, ``edge_weight`` or 1-D ``edge_attr``, and ``num_nodes``).
 
+Validation: shapes, dtypes, devices and node counts are always checked (metadata only). Values
+(indices in range, weights finite and non-negative, symmetry where needed) are checked by
+default (``validate=True``): at every call of the one-shot functions, once per graph by the
+layer (a graph is recognised by the identity and version counters of its tensors) and once at
+construction by the opinion models. Every failure is a named error of :mod:`manifres.errors`
+that names the offending edge or node. ``validate=False`` skips the value checks (no
+host-device synchronisation).
+
 Examples
 --------
 >>> import torch, manifres.graph as G

@@ -10,7 +10,8 @@ from torch import Tensor
 
 from ..errors import StabilityError
 from ._pyg import Data, MessagePassing
-from ._validate import Graph, _unpack, csr_from_coo, resolve_graph
+from ._sparse import sparse_csr, spmm
+from ._validate import Graph, _unpack, resolve_graph
 from .laplacian import LaplacianParts, _check_normalization, _normalize
 from .spectral import STEP_RTOL, _spectrum
 
@@ -103,6 +104,11 @@ class LaplacianResidual(MessagePassing):
       :math:`\lambda_{\max} \le 2\max_i d_i`). The step is then stable on every graph, with no
       eigensolver and no synchronisation.
     * Without ``certify`` a learnable step is the raw parameter, initialised to ``alpha``.
+    * Without ``cached`` the product :math:`A_n x` is torch-geometric message passing
+      (``propagate``: messages :math:`(A_n)_{ij} x_j` gathered from ``edge_index[1]`` and summed
+      at ``edge_index[0]``, i.e. ``flow="target_to_source"``, the matrix convention of
+      :func:`~manifres.graph.laplacian`), recomputing the normalisation at every call, so the
+      step is differentiable in ``x``, ``alpha`` and ``edge_weight``.
 
     Examples
     --------
@@ -299,11 +305,11 @@ class LaplacianResidual(MessagePassing):
         if self.theta is not None and self.certify and self.normalization is None:
             dmax = parts.degree.max() if n else parts.degree.new_ones(())
             scale = torch.where(dmax > 0, 1.0 / dmax, torch.ones_like(dmax))
-        return csr_from_coo(idx, val, n), scale
+        return sparse_csr(idx, val, n), scale
 
     def _apply_cached(self, xf: Tensor) -> Tensor:
         M, scale = self._operator
-        y = torch.sparse.mm(M, xf)
+        y = spmm(M, xf)
         if self.theta is None:
             # lerp(x, y, a) computed in place in y (no new N x F buffer): y + (1 - a)(x - y)
             return y.lerp_(xf, 1.0 - self._alpha0)

@@ -28,10 +28,17 @@ Conventions (the same in every function of :mod:`manifres.graph`)
   on, a directed graph raises :class:`~manifres.errors.GraphError` naming an unmatched edge.
   ``symmetrize=True`` replaces ``A`` by :math:`(A + A^T)/2` instead (an undirected graph is
   left unchanged). ``None`` and ``"rw"`` accept directed graphs (rows still sum to zero).
-* **Bad values** (validation on): negative, NaN or infinite weights and node indices outside
-  ``[0, num_nodes)`` raise :class:`~manifres.errors.GraphError` naming the edge. With
-  ``validate=False`` nothing is read from the tensors: a node whose degree is negative or NaN
-  gets NaN in its row (and, for ``"sym"``, column) of ``L``, never a finite wrong value.
+* **Bad values** (``validate=True``, the default of the functions here): negative, NaN or
+  infinite weights and node indices outside ``[0, num_nodes)`` raise
+  :class:`~manifres.errors.GraphError` naming the edge (one host-device synchronisation). With
+  ``validate=False`` no value is checked: under ``"sym"``/``"rw"`` a node whose degree is
+  negative, NaN, or cancels to 0 through negative weights gets NaN in its row (and, for
+  ``"sym"``, its column) of ``L``, never a finite wrong value; a NaN weight makes its row NaN.
+  Zero weights are valid (a node whose edges all weigh 0 is isolated).
+* **Symmetry test** (where an undirected graph is needed): a sort-free screen (one
+  gather-scatter of a fixed random vector through :math:`A` and :math:`A^T`, float64,
+  relative tolerance :math:`16\varepsilon + 64\varepsilon_{64}`), confirmed entry by entry
+  (:math:`|A_{ij} - A_{ji}| > 16\varepsilon(|A_{ij}| + |A_{ji}|)`) before an error is raised.
 * **Node count**: ``num_nodes`` (or a ``Data`` object's ``num_nodes``) is used as given;
   when omitted it is ``max(edge_index) + 1``, so trailing isolated nodes must be declared.
 """
@@ -46,7 +53,8 @@ from torch import Tensor
 
 from ..errors import UnknownChoiceError
 from ._pyg import Data, scatter
-from ._validate import coalesced_sparse, csr_from_coo, resolve_graph
+from ._sparse import sparse_coo, sparse_csr
+from ._validate import resolve_graph
 
 __all__ = ["NORMALIZATIONS", "LaplacianParts", "laplacian_parts", "laplacian"]
 
@@ -121,7 +129,9 @@ def _normalize(
         s = _masked_power(deg, -0.5, iso)
         a = s[row] * w * s[col]
     else:
-        a = _masked_power(deg, -1.0, iso)[row] * w
+        # w / deg rather than w * deg**-1: a subnormal degree would overflow its reciprocal
+        safe = torch.where(deg > 0, deg, torch.ones_like(deg))
+        a = w / safe[row] * _indicator(deg, iso)[row]
     return LaplacianParts(edge_index, a, _indicator(deg, iso), deg, num_nodes)
 
 
@@ -263,5 +273,5 @@ def laplacian(
     indices = torch.cat([p.edge_index, torch.stack([ar, ar])], dim=1)
     values = torch.cat([-p.weight, p.diag])
     if layout == torch.sparse_csr:
-        return csr_from_coo(indices, values, n)
-    return coalesced_sparse(indices, values, n)
+        return sparse_csr(indices, values, n)
+    return sparse_coo(indices, values, n)

@@ -24,10 +24,12 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from .._numerics import safe_sqrt
 from ..errors import DeviceError, GraphError, ShapeError, UnknownChoiceError
 from ..manifolds.base import Manifold
 from ._pyg import Data
-from ._validate import _check_symmetric, check_features, csr_from_coo, resolve_graph
+from ._sparse import sparse_csr, spmm
+from ._validate import _check_symmetric, check_features, resolve_graph
 from .laplacian import _normalize
 
 __all__ = [
@@ -119,7 +121,7 @@ class OpinionDynamics(torch.nn.Module):
             ar = torch.arange(n, device=device)[keep]
             idx = torch.cat([self.edge_index, torch.stack([ar, ar])], dim=1)
             val = torch.cat([self.weight, dg[keep]]).to(dtype)
-            self._csr_cache = {key: csr_from_coo(idx, val, n)}
+            self._csr_cache = {key: sparse_csr(idx, val, n)}
         return self._csr_cache[key]
 
     def _apply(self, fn, recurse=True):
@@ -241,7 +243,7 @@ class DeGroot(OpinionDynamics):
     def _mix(self, x: Tensor) -> Tensor:
         """``W x`` for flat ``x`` of shape (N, F)."""
         P = self._transition(x.dtype, x.device)
-        y = torch.sparse.mm(P, x)
+        y = spmm(P, x)
         return y if self.alpha == 1.0 else torch.lerp(x, y, self.alpha)
 
     def forward(self, x: Tensor, x0: Tensor | None = None) -> Tensor:
@@ -336,7 +338,7 @@ class FriedkinJohnsen(OpinionDynamics):
         self._check_x(x0, "x0")
         xf, x0f = _flat(x), _flat(x0)
         P = self._transition(x.dtype, x.device)
-        y = torch.sparse.mm(P, xf)
+        y = spmm(P, xf)
         if self.alpha != 1.0:
             y = torch.lerp(xf, y, self.alpha)
         lam = self.susceptibility.to(x.dtype).unsqueeze(-1)
@@ -367,19 +369,20 @@ class FriedkinJohnsen(OpinionDynamics):
         if self._validate:
             _check_symmetric(self.edge_index, self.raw_weight, self.num_nodes)
         b0 = _flat(x0).to(torch.float64)
-        lam, d, a = self.susceptibility, self.degree, self.alpha
+        f64 = torch.float64
+        lam, d, a = self.susceptibility.to(f64), self.degree.to(f64), self.alpha
         free = (lam > 0) & (d > 0)
         m = free.to(torch.float64).unsqueeze(-1)
         lam_s = torch.where(free, lam, torch.ones_like(lam))
         c = torch.where(free, d * (1.0 - lam_s + a * lam_s) / (a * lam_s), torch.ones_like(d))
         c = c.unsqueeze(-1)
-        A = csr_from_coo(self.edge_index, self.raw_weight, self.num_nodes)
+        A = sparse_csr(self.edge_index, self.raw_weight.to(f64), self.num_nodes)
 
         def op(y: Tensor) -> Tensor:
-            return m * (c * y - torch.sparse.mm(A, m * y)) + (1.0 - m) * y
+            return m * (c * y - spmm(A, m * y)) + (1.0 - m) * y
 
         rhs_free = torch.where(free, d * (1.0 - lam_s) / (a * lam_s), torch.zeros_like(d))
-        b = m * (rhs_free.unsqueeze(-1) * b0 + torch.sparse.mm(A, (1.0 - m) * b0)) + (1.0 - m) * b0
+        b = m * (rhs_free.unsqueeze(-1) * b0 + spmm(A, (1.0 - m) * b0)) + (1.0 - m) * b0
         y = _pcg(op, b, 1.0 / c * m + (1.0 - m), b0, rtol, maxiter)
         return y.to(x0.dtype).reshape(x0.shape)
 
@@ -498,9 +501,7 @@ class HegselmannKrause(OpinionDynamics):
             eps = eps.to(d2.dtype)
         if self.temperature is None:
             return (d2 <= eps * eps).to(d2.dtype)
-        nz = d2 > 0
-        dist = torch.where(nz, torch.sqrt(torch.where(nz, d2, torch.ones_like(d2))), 0.0)
-        return torch.sigmoid((eps - dist) / self.temperature)
+        return torch.sigmoid((eps - safe_sqrt(d2)) / self.temperature)
 
     def forward(self, x: Tensor, x0: Tensor | None = None) -> Tensor:
         """One bounded-confidence step (``x0`` is ignored)."""

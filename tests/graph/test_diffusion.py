@@ -178,3 +178,15 @@ def test_long_stack_is_monotone_and_converges(dtype):
     bound = rate**60 * float(torch.linalg.vector_norm(dis0))
     assert float(torch.linalg.vector_norm(dis)) <= bound * (1 + 1e-3) + tol(dtype, 1e-5, 1e-12)
     assert np.isfinite(rate) and rate < 1
+
+
+@pytest.mark.parametrize("width", [1, 3])
+def test_cached_step_is_differentiable_in_features(dtype, width):
+    ei, w = random_graph(12, 30, seed=6, dtype=dtype)
+    x = torch.randn(14, width, dtype=dtype, requires_grad=True)
+    g = torch.randn(14, width, dtype=dtype)
+    grads = []
+    for cached in (False, True):
+        (gx,) = torch.autograd.grad((G.LaplacianResidual(0.4, "sym", cached=cached)(x, ei, w) * g).sum(), x)
+        grads.append(gx)
+    torch.testing.assert_close(grads[0], grads[1], rtol=0, atol=tol(dtype, 1e-6, 1e-14))

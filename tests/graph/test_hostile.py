@@ -140,7 +140,8 @@ def test_c6_duplicate_edges_summed(dtype, normalization):
         normalization=normalization,
     )
     L = G.laplacian(ei, w, normalization=normalization)
-    assert torch.equal(L.to_dense(), ref.to_dense())
+    # coalescing sums duplicates before or after the normalisation: equal up to rounding
+    assert torch.allclose(L.to_dense(), ref.to_dense(), atol=4 * torch.finfo(dtype).eps, rtol=0)
     assert L.is_coalesced()
 
 

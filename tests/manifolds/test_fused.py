@@ -11,6 +11,7 @@ from manifres.testing import tol
 @pytest.fixture
 def fused(monkeypatch):
     monkeypatch.setattr(_fused, "SMALL", 0)
+    monkeypatch.setattr(_fused, "NARROW", 0)
 
 
 OPS = {
@@ -34,6 +35,7 @@ def test_fused_equals_plain(dtype, op, monkeypatch):
     xp, vp = x.clone().requires_grad_(True), v.clone().requires_grad_(True)
     (OPS[op](S, xp, vp) * gy).sum().backward()
     monkeypatch.setattr(_fused, "SMALL", 0)
+    monkeypatch.setattr(_fused, "NARROW", 0)
     xf, vf = x.clone().requires_grad_(True), v.clone().requires_grad_(True)
     out = OPS[op](S, xf, vf)
     (out * gy).sum().backward()
