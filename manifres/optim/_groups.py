@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from torch import Tensor
 
 from ..errors import ManifoldError, ParameterError, UnknownChoiceError
 from ..manifolds.base import Manifold
 
-__all__ = ["TRANSPORTS", "check_number", "check_group", "vector_transport", "batch_inner"]
+__all__ = [
+    "CheckedGroupsMixin",
+    "TRANSPORTS",
+    "check_number",
+    "check_group",
+    "vector_transport",
+    "batch_inner",
+]
 
 #: Names of the vector transports that move optimizer state to the new point.
 TRANSPORTS = ("projection", "parallel")
@@ -74,3 +82,19 @@ def batch_inner(manifold: Manifold, x: Tensor, u: Tensor) -> Tensor:
     """``<u, u>_x`` with singleton manifold axes kept, shape ``(..., 1, ..., 1)``."""
     sq = manifold.inner(x, u, u)
     return sq.reshape(sq.shape + (1,) * manifold.ndim)
+
+
+class CheckedGroupsMixin:
+    """Checks every parameter group as it is added; a rejected group leaves the optimizer as it was.
+
+    The optimizer defines ``_check(group)``, which raises a named error.
+    """
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group (checked: numbers, names, and that its parameters are on its manifold)."""
+        super().add_param_group(param_group)  # type: ignore[misc]
+        try:
+            self._check(self.param_groups[-1])  # type: ignore[attr-defined]
+        except Exception:
+            self.param_groups.pop()  # type: ignore[attr-defined]
+            raise

@@ -10,12 +10,12 @@ from torch import Tensor
 
 from ..errors import ParameterError
 from ..manifolds.base import Manifold
-from ._groups import check_group, check_number, vector_transport
+from ._groups import CheckedGroupsMixin, check_group, check_number, vector_transport
 
 __all__ = ["RiemannianSGD"]
 
 
-class RiemannianSGD(torch.optim.Optimizer):
+class RiemannianSGD(CheckedGroupsMixin, torch.optim.Optimizer):
     r"""Riemannian SGD with heavy-ball or Nesterov momentum.
 
     For a parameter :math:`x` on a manifold :math:`M` with Euclidean gradient :math:`g`:
@@ -124,15 +124,6 @@ class RiemannianSGD(torch.optim.Optimizer):
             stabilize=stabilize,
         )
         super().__init__(params, defaults)
-
-    def add_param_group(self, param_group: dict[str, Any]) -> None:
-        """Add a group (checked: numbers, names, and that its parameters are on its manifold)."""
-        super().add_param_group(param_group)
-        try:
-            self._check(self.param_groups[-1])
-        except Exception:
-            self.param_groups.pop()  # leave the optimizer as it was
-            raise
 
     def _check(self, group: dict[str, Any]) -> None:
         owner = type(self).__name__
