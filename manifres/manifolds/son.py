@@ -539,8 +539,10 @@ class SpecialOrthogonal(Manifold):
         if self.n == 2:
             return self._angle2(M).abs()
         if self.n == 3:  # atan2(|axis sin|, cos), no projection: points are on the group
-            w = torch.stack([M[..., 2, 1] - M[..., 1, 2], M[..., 0, 2] - M[..., 2, 0],
-                             M[..., 1, 0] - M[..., 0, 1]], dim=-1)
+            w = torch.stack(
+                [M[..., 2, 1] - M[..., 1, 2], M[..., 0, 2] - M[..., 2, 0], M[..., 1, 0] - M[..., 0, 1]],
+                dim=-1,
+            )
             tr = M[..., 0, 0] + M[..., 1, 1] + M[..., 2, 2]
             return torch.atan2(0.5 * safe_norm(w), 0.5 * (tr - 1.0))
         A, _ = self._logm(M)
@@ -578,11 +580,6 @@ class SpecialOrthogonal(Manifold):
         self._check_cut(count, "transport")
         E = self._expm(0.5 * A)
         return y @ (E.mT @ _skew(x.mT @ v) @ E)
-
-    def geodesic(self, x: Tensor, v: Tensor, t: float | Tensor) -> Tensor:
-        r"""Point :math:`\exp_R(tV) = R\,\operatorname{expm}(t R^TV)` of the one-parameter subgroup
-        through ``x``."""
-        return super().geodesic(x, v, t)
 
     # ------------------------------------------------------------------ retractions
     def _retraction_input(self, x: Tensor, v: Tensor) -> Tensor:
@@ -664,15 +661,3 @@ class SpecialOrthogonal(Manifold):
         flip = torch.ones_like(Q[..., 0, :])
         flip[..., 0] = torch.where(self._det(Q) < 0, -1.0, 1.0)
         return Q * flip[..., None, :]
-
-    def random_tangent(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """Random tangent vector :math:`R\\,\\operatorname{skew}(Z)`, Z standard normal."""
-        return super().random_tangent(x, generator)
-
-    def norm(self, x: Tensor, v: Tensor) -> Tensor:
-        """Frobenius norm of a tangent vector; 0 with a zero gradient at ``v = 0``."""
-        return super().norm(x, v)
-
-    def inner(self, x: Tensor, u: Tensor, v: Tensor) -> Tensor:
-        """Frobenius inner product ``tr(u^T v)`` of tangent vectors at ``x``, shape ``(...)``."""
-        return super().inner(x, u, v)

@@ -328,10 +328,6 @@ class Sphere(Manifold):
             return torch.where(cut, v - 2.0 * ve * e, out)
         return out
 
-    def geodesic(self, x: Tensor, v: Tensor, t: float | Tensor) -> Tensor:
-        r"""Point :math:`\exp_x(t v)` of the great circle through ``x`` with velocity ``v``."""
-        return super().geodesic(x, v, t)
-
     # ------------------------------------------------------------------ sampling
     def random(
         self,
@@ -344,15 +340,3 @@ class Sphere(Manifold):
         dtype = dtype or torch.get_default_dtype()
         y = torch.randn(*batch, self.n + 1, dtype=dtype, device=device, generator=generator)
         return self._normalize(y)
-
-    def random_tangent(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """Standard normal tangent vector at ``x``."""
-        return super().random_tangent(x, generator)
-
-    def norm(self, x: Tensor, v: Tensor) -> Tensor:
-        """Norm of a tangent vector; 0 with a zero gradient at ``v = 0``."""
-        return super().norm(x, v)
-
-    def inner(self, x: Tensor, u: Tensor, v: Tensor) -> Tensor:
-        """Inner product ``<u, v>`` of tangent vectors at ``x``, shape ``(...)``."""
-        return super().inner(x, u, v)
