@@ -41,8 +41,8 @@ from torch import Tensor
 
 from ._config import get_validation
 from ._numerics import safe_norm, series_threshold
+from ._validation import POINT_ATOL, check_floating
 from .errors import ManifoldError, ShapeError
-from .manifolds.base import POINT_ATOL, check_floating
 
 __all__ = ["hat", "vee", "exp", "log", "angle", "to_quaternion", "from_quaternion"]
 

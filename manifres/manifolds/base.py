@@ -22,49 +22,17 @@ from torch import Tensor
 
 from .. import _config
 from .._numerics import safe_sqrt
-from ..errors import DeviceError, DTypeError, ManifoldError, ShapeError, UnknownChoiceError
+from .._validation import POINT_ATOL, SUPPORTED_DTYPES, check_floating
+from ..errors import ManifoldError, ShapeError, UnknownChoiceError
 
-__all__ = ["Manifold", "check_floating", "POINT_ATOL"]
-
-#: Default absolute tolerance of the membership checks, per dtype.
-POINT_ATOL = {torch.float32: 2e-5, torch.float64: 1e-12}
-
-_SUPPORTED = (torch.float32, torch.float64)
+__all__ = ["Manifold", "check_manifold"]
 
 
-def check_floating(*tensors: Tensor, names: Sequence[str] | None = None) -> None:
-    """Raise :class:`DTypeError` unless all tensors share one float32/float64 dtype, and
-    :class:`DeviceError` unless they share one device.
-
-    Examples
-    --------
-    >>> import torch
-    >>> check_floating(torch.zeros(2), torch.zeros(2, dtype=torch.float64), names=("x", "v"))
-    Traceback (most recent call last):
-    ...
-    manifres.errors.DTypeError: x has dtype torch.float32 but v has dtype torch.float64; ...
-    """
-    names = list(names) if names is not None else [f"input {i}" for i in range(len(tensors))]
-    first = None
-    for name, t in zip(names, tensors, strict=True):
-        if not isinstance(t, Tensor):
-            raise DTypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-        if t.dtype not in _SUPPORTED:
-            raise DTypeError(
-                f"{name} has dtype {t.dtype}; manifres supports torch.float32 and torch.float64 "
-                "(convert with .float() or .double())"
-            )
-        if first is None:
-            first = (name, t)
-            continue
-        fname, ft = first
-        if t.dtype != ft.dtype:
-            raise DTypeError(
-                f"{fname} has dtype {ft.dtype} but {name} has dtype {t.dtype}; "
-                "convert one of them (manifres never promotes silently)"
-            )
-        if t.device != ft.device:
-            raise DeviceError(f"{fname} is on {ft.device} but {name} is on {t.device}")
+def check_manifold(manifold: object, owner: str) -> Manifold:
+    """Return ``manifold`` if it is a manifres :class:`Manifold`, else raise ``TypeError``."""
+    if not isinstance(manifold, Manifold):
+        raise TypeError(f"{owner}: manifold must be a manifres Manifold, got {type(manifold).__name__}")
+    return manifold
 
 
 class Manifold(abc.ABC):
@@ -126,7 +94,8 @@ class Manifold(abc.ABC):
     def _check(self, *tensors: Tensor, names: Sequence[str]) -> None:
         """Metadata checks (always on): dtype, device, trailing shape, broadcastable batches."""
         t0 = tensors[0]
-        if isinstance(t0, Tensor) and t0.dtype in _SUPPORTED and t0.shape[-self.ndim :] == self.point_shape:
+        ok = isinstance(t0, Tensor) and t0.dtype in SUPPORTED_DTYPES
+        if ok and t0.shape[-self.ndim :] == self.point_shape:
             # fast path: identical metadata everywhere (the common case in a hot loop)
             if all(
                 isinstance(t, Tensor)

@@ -15,7 +15,8 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ParameterError, ShapeError, UnknownChoiceError
-from .residual import Residual, _activation
+from .activations import activation as _activation
+from .residual import Residual
 
 __all__ = ["ResidualAdapter", "AdapterNetwork", "forgetting_experiment"]
 

@@ -36,6 +36,7 @@ from torch import Tensor, nn
 
 from ..errors import DTypeError, ParameterError, ShapeError, UnknownChoiceError
 from ..manifolds.base import Manifold
+from .activations import activation as make_activation
 
 __all__ = [
     "is_time_dependent",
@@ -45,15 +46,6 @@ __all__ = [
     "ConstantField",
     "LinearField",
 ]
-
-_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
-    "tanh": nn.Tanh,
-    "silu": nn.SiLU,
-    "softplus": nn.Softplus,
-    "relu": nn.ReLU,
-    "gelu": nn.GELU,
-}
-
 
 def is_time_dependent(field: Callable) -> bool:
     """Whether ``field`` is called as ``field(x, t)`` (True) or ``field(x)`` (False).
@@ -161,14 +153,12 @@ def _time_column(x: Tensor, t: float | Tensor | None, batch_ndim: int) -> Tensor
 
 
 def _mlp(n_in: int, n_out: int, hidden: int, depth: int, activation: str) -> nn.Sequential:
-    if activation not in _ACTIVATIONS:
-        raise UnknownChoiceError(f"unknown activation {activation!r}; valid names: {', '.join(_ACTIVATIONS)}")
     if not isinstance(hidden, int) or hidden < 1 or not isinstance(depth, int) or depth < 0:
         raise ParameterError(f"hidden must be an int >= 1 and depth an int >= 0, got {hidden}, {depth}")
     layers: list[nn.Module] = []
     width = n_in
     for _ in range(depth):
-        layers += [nn.Linear(width, hidden), _ACTIVATIONS[activation]()]
+        layers += [nn.Linear(width, hidden), make_activation(activation)]
         width = hidden
     layers.append(nn.Linear(width, n_out))
     return nn.Sequential(*layers)

@@ -12,8 +12,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from .._validation import check_floating
 from ..errors import ParameterError, ShapeError, UnknownChoiceError
-from ..manifolds.base import check_floating
 from .residual import _finite_number
 
 __all__ = ["Hybrid", "SIR", "sir_hybrid_experiment"]

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from .._numerics import safe_norm
 from ..errors import ParameterError, ShapeError, UnknownChoiceError
+from .activations import activation as _activation
 
 __all__ = [
     "Residual",
@@ -38,16 +39,6 @@ __all__ = [
     "plain_mlp",
 ]
 
-_ACTIVATIONS = {
-    "relu": nn.ReLU,
-    "gelu": nn.GELU,
-    "tanh": nn.Tanh,
-    "silu": nn.SiLU,
-    "elu": nn.ELU,
-    "softplus": nn.Softplus,
-    "sigmoid": nn.Sigmoid,
-    "identity": nn.Identity,
-}
 _NORMS = ("layer", "batch", "none")
 _SHORTCUTS = ("identity", "linear")
 _DEAD_ZONE_MODES = ("elementwise", "norm")
@@ -73,17 +64,6 @@ def _finite_number(name: str, value: float | Tensor, owner: str, minimum: float 
     if minimum is not None and bool((t < minimum).any()):
         raise ParameterError(f"{owner}: {name} must be >= {minimum}, got {value!r}")
     return t.clone()
-
-
-def _activation(name: str | nn.Module) -> nn.Module:
-    """Build an activation module from a name, or return a given module unchanged."""
-    if isinstance(name, nn.Module):
-        return name
-    if name not in _ACTIVATIONS:
-        raise UnknownChoiceError(
-            f"unknown activation {name!r}; valid names: {', '.join(_ACTIVATIONS)} (or an nn.Module)"
-        )
-    return _ACTIVATIONS[name]()
 
 
 class _BatchNormLast(nn.BatchNorm1d):

@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import Tensor, nn
 
+from .._validation import check_floating
 from ..errors import ShapeError
-from ..manifolds.base import check_floating
 from ._autodiff import Linearisation
 from .jacobian import DENSE_LIMIT, _Linearised
 from .results import DepthProfile, LyapunovSpectrum

@@ -27,8 +27,9 @@ import math
 import torch
 from torch import Tensor
 
+from .._validation import check_floating
 from ..errors import ShapeError, UnknownChoiceError
-from ..manifolds.base import Manifold, check_floating
+from ..manifolds.base import Manifold
 from ..manifolds.euclidean import Euclidean
 from ..manifolds.sphere import Sphere
 

@@ -8,8 +8,9 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from .._validation import check_floating
 from ..errors import ShapeError, UnknownChoiceError
-from ..manifolds.base import Manifold, check_floating
+from ..manifolds.base import Manifold
 from ._autodiff import Linearisation, jacobian
 from .frames import _Frame, _frame, _IdentityFrame, _output_frame
 from .krylov import arnoldi, golub_kahan

@@ -9,8 +9,8 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from .._validation import check_floating
 from ..errors import ShapeError, StabilityError
-from ..manifolds.base import check_floating
 from ._models import make_layers, plain_stack, residual_stack
 from .depth import Layer, depth_profile, is_residual_block, stack_layers
 from .jacobian import DENSE_LIMIT

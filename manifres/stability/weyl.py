@@ -7,8 +7,9 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from .._validation import check_floating
 from ..errors import ShapeError
-from ..manifolds.base import Manifold, check_floating
+from ..manifolds.base import Manifold
 from .jacobian import jacobian_spectrum
 from .results import WeylBand
 
