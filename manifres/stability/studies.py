@@ -337,7 +337,7 @@ def plain_vs_residual_study(
     cmp = compare_plain_residual(
         depths,
         width,
-        scale=scale,
+        step=scale,
         activation=activation,
         batch=batch,
         dtype=dt,
@@ -400,7 +400,7 @@ def scale_study(
     Examples
     --------
     >>> s = scale_study(width=4, depth=3, num_scales=2, batch=2)
-    >>> s.results["sweep"].scales.shape
+    >>> s.results["sweep"].steps.shape
     torch.Size([2])
     """
     dt, dev = _dtype(dtype), resolve_device(device)
@@ -427,7 +427,7 @@ def scale_study(
     ]
     for i in range(num_scales):
         lines.append(
-            f"{float(sweep.scales[i]):>8.3g} {float(sweep.max_residual_norm[i]):>9.3g} "
+            f"{float(sweep.steps[i]):>8.3g} {float(sweep.max_residual_norm[i]):>9.3g} "
             f"{float(sweep.log_sigma_max[i]):>9.3g} {float(sweep.log_upper_bound[i]):>9.3g} "
             f"{float(sweep.mean_grad_cosine[i]):>9.3f} {float(sweep.anti_aligned_fraction[i]):>6.2f}"
         )
