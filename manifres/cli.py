@@ -116,7 +116,7 @@ def _common(p: argparse.ArgumentParser, *, tensors: bool = True) -> None:
 
 def add_study_command(subparsers: Any) -> None:
     """Register ``manifres study <name>`` and its five studies on ``subparsers``."""
-    from .stability.graphs import GRAPH_NAMES
+    from .graph.datasets import GRAPH_NAMES
 
     fmt = argparse.ArgumentDefaultsHelpFormatter
     study = subparsers.add_parser(

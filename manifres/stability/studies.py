@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..errors import DeviceError, UnknownChoiceError
+from ..graph.datasets import GRAPH_NAMES, named_graph, read_edge_list
 from ._models import make_layers, plain_stack, residual_stack
 from .depth import depth_profile, lyapunov_exponents
 from .diffusion import diffusion_stability
-from .graphs import GRAPH_NAMES, named_graph, read_edge_list
 from .results import to_plain
 from .sweep import compare_plain_residual, scale_sweep
 from .weyl import weyl_band
@@ -253,8 +253,8 @@ def diffusion_study(
 ) -> Study:
     r"""Stability and consensus rate of :math:`x \mapsto (I - \alpha L)x` on a graph.
 
-    ``graph`` is one of :data:`~manifres.stability.graphs.GRAPH_NAMES` (with ``nodes``) or the
-    path of an edge-list file (see :func:`~manifres.stability.graphs.read_edge_list`).
+    ``graph`` is one of :data:`~manifres.graph.datasets.GRAPH_NAMES` (with ``nodes``) or the
+    path of an edge-list file (see :func:`~manifres.graph.datasets.read_edge_list`).
 
     Raises
     ------

@@ -104,11 +104,28 @@ def test_data_objects(dtype):
         Data(edge_index=ei, edge_attr=w, x=torch.zeros(6, 1)),
     ):
         assert torch.equal(G.laplacian(data).to_dense(), ref)
-    # a multi-column edge_attr is not a weight: ones are used
-    data = Data(edge_index=ei, edge_attr=torch.ones(6, 2), num_nodes=6)
-    assert torch.equal(G.laplacian(data).to_dense(), G.laplacian(ei, num_nodes=6).to_dense())
     with pytest.raises(GraphError, match="Data"):
         G.laplacian([[0, 1], [1, 0]])
+
+
+def test_data_edge_attr_column_is_the_weight(dtype):
+    ei = path(4)
+    w = torch.arange(1.0, 7.0, dtype=dtype)
+    ref = G.laplacian(ei, w, num_nodes=4).to_dense()
+    data = Data(edge_index=ei, edge_attr=w.unsqueeze(1), num_nodes=4)  # from_networkx's (E, 1)
+    assert torch.equal(G.laplacian(data).to_dense(), ref)
+    # edge_weight wins over edge_attr
+    data = Data(edge_index=ei, edge_weight=w, edge_attr=torch.ones(6, 1, dtype=dtype), num_nodes=4)
+    assert torch.equal(G.laplacian(data).to_dense(), ref)
+
+
+def test_data_multi_column_edge_attr_is_an_error():
+    ei = path(4)
+    data = Data(edge_index=ei, edge_attr=torch.ones(6, 2), num_nodes=4)
+    with pytest.raises(GraphError, match=r"edge_attr has shape \(6, 2\)"):
+        G.laplacian(data)
+    # an explicit weight is used instead
+    assert G.laplacian(data, torch.ones(6)).shape == (4, 4)
 
 
 def test_trailing_isolated_nodes_need_num_nodes():
