@@ -76,7 +76,7 @@ napoleon_custom_sections = ["Shapes", "Conventions", "Public API", "Calling conv
 # -- sphinx-gallery ---------------------------------------------------------------------------
 # Every example starts from torch's defaults on one thread (_helpers.reset_torch, as the tour).
 sphinx_gallery_conf = {
-    "examples_dirs": "../examples",
+    "examples_dirs": "../manifres/gallery",
     "gallery_dirs": "auto_examples",
     "filename_pattern": r"/plot_",
     "within_subsection_order": "FileNameSortKey",

@@ -7,12 +7,11 @@ import math
 import torch
 from torch import Tensor, nn
 
-from ..errors import UnknownChoiceError
+from .._validation import check_choice
+from ..nn.activations import ACTIVATIONS
+from ..nn.activations import activation as make_activation
 
-__all__ = ["ACTIVATIONS", "DenseLayer", "ResidualBlock", "make_layers", "plain_stack", "residual_stack"]
-
-#: Activations offered by the studies.
-ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "identity": nn.Identity}
+__all__ = ["DenseLayer", "ResidualBlock", "make_layers", "plain_stack", "residual_stack"]
 
 
 class DenseLayer(nn.Module):
@@ -21,7 +20,7 @@ class DenseLayer(nn.Module):
     def __init__(self, linear: nn.Linear, activation: str) -> None:
         super().__init__()
         self.linear = linear
-        self.act = ACTIVATIONS[activation]()
+        self.act = make_activation(activation, "DenseLayer")
 
     def forward(self, h: Tensor) -> Tensor:
         return self.act(self.linear(h))
@@ -54,8 +53,7 @@ def make_layers(
     """``depth`` dense layers with torch's default ``nn.Linear`` initialisation
     (:math:`W, b \\sim U(-1/\\sqrt{n}, 1/\\sqrt{n})`), drawn in order from one CPU generator,
     so that a shallower stack with the same seed is a prefix of a deeper one."""
-    if activation not in ACTIVATIONS:
-        raise UnknownChoiceError(f"unknown activation {activation!r}; valid names: {', '.join(ACTIVATIONS)}")
+    check_choice(activation, ACTIVATIONS, "activation", "make_layers")
     gen = torch.Generator().manual_seed(seed)
     bound = 1.0 / math.sqrt(width)
     layers = []

@@ -100,4 +100,4 @@ def test_compare_plain_residual_errors():
     with pytest.raises(ShapeError):
         compare_plain_residual((0, 2), width=4)
     with pytest.raises(UnknownChoiceError, match="tanh"):
-        compare_plain_residual((2,), width=4, activation="gelu")
+        compare_plain_residual((2,), width=4, activation="nonsense")
