@@ -17,7 +17,7 @@ __all__ = ["Hybrid"]
 class Hybrid(nn.Module):
     r"""Baseline plus learned residual correction.
 
-    .. math:: y = B(x) + C(x) \qquad\text{or, with } \texttt{pass\_baseline=True},\qquad
+    .. math:: y = B(x) + C(x) \qquad\text{or, with } \texttt{pass_baseline=True},\qquad
               y = B(x) + C(x, B(x))
 
     Parameters
