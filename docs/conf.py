@@ -54,7 +54,13 @@ if os.environ.get("MANIFRES_DOCS_INTERSPHINX") == "1":
     }
 
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "generated/backreferences/*", "sg_execution_times.rst", "**/sg_execution_times.rst"]
+# sg_execution_times: sphinx-gallery's timing page, whose table loads scripts from CDNs.
+exclude_patterns = [
+    "_build",
+    "generated/backreferences/*",
+    "sg_execution_times.rst",
+    "**/sg_execution_times.rst",
+]
 default_role = "py:obj"
 nitpicky = False
 

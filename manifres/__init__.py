@@ -19,12 +19,16 @@ True
 from __future__ import annotations
 
 import importlib
+import sys
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from . import errors, so3
+from . import errors
 from ._config import get_validation, set_validation, validation
-from .manifolds import Euclidean, Manifold, SpecialOrthogonal, Sphere
+from .manifolds import Euclidean, Manifold, SpecialOrthogonal, Sphere, so3
+
+# ``so3`` lives in manifres/manifolds/so3.py; ``import manifres.so3`` keeps working
+sys.modules[f"{__name__}.so3"] = so3
 
 try:
     __version__ = version("manifres")

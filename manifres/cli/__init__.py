@@ -458,9 +458,9 @@ def _scale_summary(s: Study) -> list[str]:
         f"residual {p['activation']} stack, depth {p['depth']}, width {p['width']}:",
         f"{'a':>8} {'max e_l':>9} {'log smax':>9} {'bound':>9} {'mean cos':>9} {'anti':>6}",
     ]
-    for i in range(len(sw.scales)):
+    for i in range(len(sw.steps)):
         lines.append(
-            f"{float(sw.scales[i]):>8.3g} {float(sw.max_residual_norm[i]):>9.3g} "
+            f"{float(sw.steps[i]):>8.3g} {float(sw.max_residual_norm[i]):>9.3g} "
             f"{float(sw.log_sigma_max[i]):>9.3g} {float(sw.log_upper_bound[i]):>9.3g} "
             f"{float(sw.mean_grad_cosine[i]):>9.3f} {float(sw.anti_aligned_fraction[i]):>6.2f}"
         )

@@ -536,7 +536,7 @@ def plain_vs_residual_study(
     cmp = compare_plain_residual(
         depths,
         width,
-        scale=step,
+        step=step,
         activation=activation,
         batch=batch,
         dtype=dt,
@@ -622,7 +622,7 @@ def scale_study(
     Examples
     --------
     >>> s = scale_study(width=4, depth=3, num_steps=2, batch=2)
-    >>> s.results["sweep"].scales.shape
+    >>> s.results["sweep"].steps.shape
     torch.Size([2])
     """
     owner = "scale_study"

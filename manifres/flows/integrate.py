@@ -2,16 +2,14 @@ r"""Integrate manifold ODEs :math:`x' = P_x F(x, t)` with a fixed step."""
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
-from ..errors import ParameterError
-from ..manifolds.base import Manifold
-from ..nn.fields import is_time_dependent
-from ..nn.tangent import _check_manifold, _check_step
+from .._validation import check_int, check_real
+from ..manifolds.base import Manifold, check_manifold
+from .evaluation import is_time_dependent
 from .schemes import get_stepper
 
 __all__ = ["integrate"]
@@ -52,7 +50,7 @@ def integrate(
     method : {"euler", "rkmk2", "rkmk4", "cg2", "cf4"}
         The scheme; orders 1, 2, 4, 2, 4 (:data:`~manifres.flows.METHODS`). ``"euler"``
         works on every manifold (it is :class:`~manifres.nn.TangentResidualStack`), the
-        others need a Lie-group action (:func:`~manifres.flows.lie_action`).
+        others need a Lie-group action (:meth:`manifres.Manifold.lie_action`).
     t0 : float
         Initial time.
     return_trajectory : bool
@@ -98,13 +96,11 @@ def integrate(
     euler 1e-02
     rkmk4 2e-08
     """
-    stepper = get_stepper(_check_manifold(manifold, "integrate"), method, retraction)
-    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
-        raise ParameterError(f"integrate: steps must be an int >= 1, got {steps!r}")
-    t0 = _check_step(t0, "integrate (t0)")
-    t1 = _check_step(t1, "integrate (t1)")
+    stepper = get_stepper(check_manifold(manifold, "integrate"), method, retraction)
+    steps = check_int(steps, "steps", "integrate", minimum=1)
+    t0 = check_real(t0, "t0", "integrate")
+    t1 = check_real(t1, "t1", "integrate")
     manifold._check(x0, names=("x0",))
-    steps = int(steps)
     h = (t1 - t0) / steps
     td = is_time_dependent(field)
     x = x0

@@ -6,7 +6,8 @@ The Lie-group schemes need a Lie group :math:`G` acting on the manifold from the
 an algebra element with :math:`\xi(x, v) \cdot x = v` (the infinitesimal action). The field is
 frozen to :math:`f(y, t) = \xi(y, P_y F(y, t)) \in \mathfrak{g}` and every update is
 :math:`x \mapsto \exp(\Theta) \cdot x`, so the iterates stay on the manifold to rounding.
-Built-in actions (:func:`lie_action`):
+Each manifold provides its action (:meth:`manifres.Manifold.lie_action`,
+:mod:`manifres.manifolds.actions`):
 
 =====================  ==============================  ========================================
 manifold               group and action                :math:`\xi(x, v)`
@@ -18,8 +19,7 @@ manifold               group and action                :math:`\xi(x, v)`
 ``Euclidean(n)``       translations, :math:`x + a`     :math:`v` (the schemes become classical RK)
 =====================  ==============================  ========================================
 
-A manifold of another class can offer a ``lie_action()`` method returning a
-:class:`LieGroupAction`.
+A new manifold joins the Lie-group schemes by overriding ``lie_action()``.
 
 Methods (:data:`METHODS`, name -> order):
 
@@ -60,20 +60,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import torch
 from torch import Tensor
 
-from .. import so3
-from .._numerics import one_minus_cos_over_sq, sinc
+from .._deprecation import warn_renamed
 from ..errors import UnknownChoiceError
-from ..manifolds import Euclidean, SpecialOrthogonal, Sphere
+from ..manifolds.actions import LieGroupAction
 from ..manifolds.base import Manifold
-from ..nn.fields import evaluate_field, is_time_dependent
+from .evaluation import evaluate_field, is_time_dependent
 
 __all__ = [
     "METHODS",
     "LieGroupAction",
-    "lie_action",
     "get_stepper",
     "Stepper",
 ]
@@ -85,163 +82,10 @@ METHODS: dict[str, int] = {"euler": 1, "rkmk2": 2, "rkmk4": 4, "cg2": 2, "cf4": 
 Stepper = Callable[..., Tensor]
 
 
-# ---------------------------------------------------------------------------- so(3) helpers
-def _cross(a: Tensor, b: Tensor) -> Tensor:
-    a, b = torch.broadcast_tensors(a, b)
-    return torch.linalg.cross(a, b, dim=-1)
-
-
-def _rotate(w: Tensor, x: Tensor) -> Tensor:
-    """``exp(hat(w)) x`` by Rodrigues' formula (rotation vector ``w``), shape ``(..., 3)``."""
-    t2 = (w * w).sum(-1, keepdim=True)
-    wx = _cross(w, x)
-    return x + sinc(t2) * wx + one_minus_cos_over_sq(t2) * _cross(w, wx)
-
-
-def _commutator(a: Tensor, b: Tensor) -> Tensor:
-    return a @ b - b @ a
-
-
-def _normalize(x: Tensor) -> Tensor:
-    return x / torch.sqrt((x * x).sum(-1, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny))
-
-
-# ---------------------------------------------------------------------------- actions
-class LieGroupAction:
-    r"""A left action of a matrix Lie group on a manifold, as used by the Lie-group schemes.
-
-    Subclasses implement three maps (batch axes in front, broadcasting):
-
-    * :meth:`algebra` ``(x, v) -> xi`` with :math:`\xi \cdot x = v` for tangent ``v``;
-    * :meth:`act` ``(xi, x) -> exp(xi) . x``;
-    * :meth:`bracket` ``(a, b) -> [a, b]``, the Lie bracket of the algebra.
-
-    Examples
-    --------
-    >>> import torch, manifres
-    >>> act = lie_action(manifres.Sphere(2))
-    >>> x = torch.tensor([1.0, 0.0, 0.0]); v = torch.tensor([0.0, 2.0, 0.0])
-    >>> act.algebra(x, v)  # rotation vector x cross v
-    tensor([0., 0., 2.])
-    """
-
-    def algebra(self, x: Tensor, v: Tensor) -> Tensor:
-        """Algebra element :math:`\\xi(x, v)` with :math:`\\xi \\cdot x = v`."""
-        raise NotImplementedError
-
-    def act(self, xi: Tensor, x: Tensor) -> Tensor:
-        """The point :math:`\\exp(\\xi) \\cdot x`."""
-        raise NotImplementedError
-
-    def bracket(self, a: Tensor, b: Tensor) -> Tensor:
-        """The Lie bracket :math:`[a, b]`."""
-        raise NotImplementedError
-
-
-class _S2Rotation(LieGroupAction):
-    """SO(3) on S^2 with so(3) as rotation vectors: xi = x cross v, bracket = cross product."""
-
-    def algebra(self, x: Tensor, v: Tensor) -> Tensor:
-        return _cross(x, v)
-
-    def act(self, xi: Tensor, x: Tensor) -> Tensor:
-        return _normalize(_rotate(xi, x))
-
-    def bracket(self, a: Tensor, b: Tensor) -> Tensor:
-        return _cross(a, b)
-
-
-class _SnRotation(LieGroupAction):
-    """SO(n+1) on S^n: xi = v x^T - x v^T (skew matrices), act = matrix_exp(xi) x."""
-
-    def algebra(self, x: Tensor, v: Tensor) -> Tensor:
-        vx = v.unsqueeze(-1) * x.unsqueeze(-2)
-        return vx - vx.mT
-
-    def act(self, xi: Tensor, x: Tensor) -> Tensor:
-        return _normalize((torch.linalg.matrix_exp(xi) @ x.unsqueeze(-1)).squeeze(-1))
-
-    def bracket(self, a: Tensor, b: Tensor) -> Tensor:
-        return _commutator(a, b)
-
-
-class _SO3Left(LieGroupAction):
-    """SO(3) on itself by left multiplication, so(3) as rotation vectors."""
-
-    def algebra(self, x: Tensor, v: Tensor) -> Tensor:
-        return so3.vee(v @ x.mT, validate=False)  # the skew part
-
-    def act(self, xi: Tensor, x: Tensor) -> Tensor:
-        return so3.exp(xi) @ x
-
-    def bracket(self, a: Tensor, b: Tensor) -> Tensor:
-        return _cross(a, b)
-
-
-class _SOnLeft(LieGroupAction):
-    """SO(n) on itself by left multiplication, so(n) as skew matrices."""
-
-    def algebra(self, x: Tensor, v: Tensor) -> Tensor:
-        m = v @ x.mT
-        return 0.5 * (m - m.mT)
-
-    def act(self, xi: Tensor, x: Tensor) -> Tensor:
-        return torch.linalg.matrix_exp(xi) @ x
-
-    def bracket(self, a: Tensor, b: Tensor) -> Tensor:
-        return _commutator(a, b)
-
-
-class _Translation(LieGroupAction):
-    """R^n acting on itself by translation: the schemes reduce to classical Runge-Kutta."""
-
-    def algebra(self, x: Tensor, v: Tensor) -> Tensor:
-        return v
-
-    def act(self, xi: Tensor, x: Tensor) -> Tensor:
-        return x + xi
-
-    def bracket(self, a: Tensor, b: Tensor) -> Tensor:
-        return torch.zeros_like(a + b)
-
-
 def lie_action(manifold: Manifold) -> LieGroupAction:
-    """The Lie-group action the schemes use on ``manifold`` (see the module table).
-
-    Parameters
-    ----------
-    manifold : Manifold
-
-    Returns
-    -------
-    LieGroupAction
-
-    Raises
-    ------
-    UnknownChoiceError
-        If the manifold has no known action (only ``"euler"`` works there).
-
-    Examples
-    --------
-    >>> import manifres
-    >>> type(lie_action(manifres.Sphere(3))).__name__
-    '_SnRotation'
-    """
-    custom = getattr(manifold, "lie_action", None)
-    if callable(custom):
-        return custom()
-    if isinstance(manifold, Sphere):
-        return _S2Rotation() if manifold.n == 2 else _SnRotation()
-    if isinstance(manifold, Euclidean):
-        return _Translation()
-    if isinstance(manifold, SpecialOrthogonal):
-        return _SO3Left() if manifold.point_shape == (3, 3) else _SOnLeft()
-    lie = ", ".join(m for m in METHODS if m != "euler")
-    raise UnknownChoiceError(
-        f"the Lie-group methods ({lie}) need a group action, and {manifold!r} has none "
-        "(built in: Sphere, SpecialOrthogonal, Euclidean; or give the manifold a lie_action() "
-        "method); the valid method here is 'euler'"
-    )
+    """Deprecated: ``manifold.lie_action()`` (the action lives with the manifold)."""
+    warn_renamed("manifres.flows", "lie_action(manifold)", "manifold.lie_action()")
+    return manifold.lie_action()
 
 
 # ---------------------------------------------------------------------------- tableaux
@@ -310,7 +154,7 @@ class _EulerStepper:
 class _LieStepper:
     def __init__(self, manifold: Manifold, scheme: _RKMK | _CommutatorFree) -> None:
         self.manifold = manifold
-        self.action = lie_action(manifold)
+        self.action = manifold.lie_action()
         self.scheme = scheme
 
     def _frozen(self, field: Callable, td: bool, y: Tensor, t) -> Tensor:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -24,6 +25,10 @@ from .. import _config
 from .._numerics import safe_sqrt
 from .._validation import POINT_ATOL, SUPPORTED_DTYPES, check_floating
 from ..errors import ManifoldError, ShapeError, UnknownChoiceError
+from .frames import Frame, ProjectionFrame
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .actions import LieGroupAction
 
 __all__ = ["Manifold", "check_manifold"]
 
@@ -178,9 +183,9 @@ class Manifold(abc.ABC):
         return self._sum(u * v)
 
     def norm(self, x: Tensor, v: Tensor) -> Tensor:
-        """Norm ``||v||_x``; 0 with a zero gradient at the zero vector."""
-        self._check(x, v, names=("x", "v"))
-        return safe_sqrt(self._sum(v * v))
+        """Norm ``||v||_x = sqrt(<v, v>_x)`` (through :meth:`inner`); 0 with a zero gradient at
+        the zero vector."""
+        return safe_sqrt(self.inner(x, v, v))
 
     def geodesic(self, x: Tensor, v: Tensor, t: float | Tensor) -> Tensor:
         """Point ``exp_x(t v)`` of the geodesic through ``x`` with velocity ``v``.
@@ -195,6 +200,69 @@ class Manifold(abc.ABC):
         self._check(x, names=("x",))
         u = torch.randn(x.shape, dtype=x.dtype, device=x.device, generator=generator)
         return self.proj(x, u)
+
+    # ------------------------------------------------------------------ capabilities
+    # Optional parts of the contract: the defaults hold for a manifold embedded in Euclidean
+    # space with the induced metric; a manifold with another metric, a better frame or a group
+    # action overrides them. Flows, stability, nn and optim call only these.
+    def egrad2rgrad(self, x: Tensor, g: Tensor) -> Tensor:
+        """Riemannian gradient at ``x`` from the Euclidean gradient ``g`` of the embedding.
+
+        The default is the tangent projection :math:`P_x g` (exact for the induced metric).
+        """
+        return self.proj(x, g)
+
+    def tangent_frame(self, x: Tensor) -> Frame:
+        """Orthonormal frame of the tangent spaces at a flat batch ``x`` of shape
+        ``(B, *point_shape)`` (see :mod:`manifres.manifolds.frames`).
+
+        The default is the dense :class:`~manifres.manifolds.frames.ProjectionFrame`
+        (orthonormal in the Euclidean metric of the embedding, :math:`O(D^3)`).
+        """
+        return ProjectionFrame(self, x)
+
+    def tangent_basis(self, x: Tensor) -> Tensor:
+        r"""Orthonormal basis of :math:`T_x M` as the columns of a matrix.
+
+        .. math:: B_x \in \mathbb{R}^{D \times k},\quad B_x^T B_x = I_k,\quad
+                  \operatorname{range} B_x = T_x M
+
+        with ``D`` the number of ambient coordinates (the point shape flattened row-major) and
+        ``k = dim``.
+
+        Parameters
+        ----------
+        x : Tensor, shape (..., *point_shape)
+
+        Returns
+        -------
+        Tensor, shape (..., D, k)
+
+        Examples
+        --------
+        >>> import torch, manifres
+        >>> x = torch.tensor([0.0, 0.6, 0.8], dtype=torch.float64)
+        >>> b = manifres.Sphere(2).tangent_basis(x)
+        >>> b.shape, torch.allclose(b.T @ b, torch.eye(2, dtype=torch.float64))
+        (torch.Size([3, 2]), True)
+        """
+        self._check(x, names=("x",))
+        batch = x.shape[: x.dim() - self.ndim]
+        m = self.tangent_frame(x.reshape((-1,) + tuple(self.point_shape))).matrix()
+        return m.reshape(batch + m.shape[1:])
+
+    def lie_action(self) -> LieGroupAction:
+        """The Lie-group action used by the Lie-group integrators (:mod:`manifres.manifolds.actions`).
+
+        Raises
+        ------
+        UnknownChoiceError
+            If the manifold has none (only the retraction Euler method works there).
+        """
+        raise UnknownChoiceError(
+            f"{self!r} has no Lie-group action, which the Lie-group methods (rkmk2, rkmk4, cg2, "
+            "cf4) need; the valid method here is 'euler' (or give the manifold a lie_action())"
+        )
 
     # ------------------------------------------------------------------ retractions
     def retract(self, x: Tensor, v: Tensor, method: str | None = None) -> Tensor:

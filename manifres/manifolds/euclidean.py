@@ -6,7 +6,9 @@ import torch
 from torch import Tensor
 
 from .._numerics import safe_norm
+from .actions import LieGroupAction, Translation
 from .base import Manifold
+from .frames import Frame, IdentityFrame
 
 __all__ = ["Euclidean"]
 
@@ -85,6 +87,14 @@ class Euclidean(Manifold):
         """Identity (broadcast to the common shape)."""
         self._check(x, y, v, names=("x", "y", "v"))
         return torch.broadcast_to(v, torch.broadcast_shapes(x.shape, y.shape, v.shape))
+
+    def tangent_frame(self, x: Tensor) -> Frame:
+        """The standard basis."""
+        return IdentityFrame(x, (self.n,), self.n)
+
+    def lie_action(self) -> LieGroupAction:
+        """Translations (the Lie-group schemes become classical Runge-Kutta)."""
+        return Translation()
 
     def random(
         self,

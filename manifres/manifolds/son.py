@@ -2,17 +2,21 @@ r"""The rotation group :math:`SO(n)` with its bi-invariant (Frobenius) metric.""
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
 from torch import Tensor
 
-from .. import so3
-from .._numerics import eps, safe_norm, theta_over_sin
-from ..errors import CutLocusError, ManifoldError
+from .._numerics import eps, rodrigues_coefficients, safe_norm, theta_over_sin
+from .._validation import check_floating
+from ..errors import CutLocusError, ManifoldError, ShapeError
+from . import so3
+from .actions import LeftMultiplication, LeftMultiplication3, LieGroupAction
 from .base import Manifold
+from .frames import Frame, LeftTranslatedFrame
 
-__all__ = ["SpecialOrthogonal"]
+__all__ = ["SpecialOrthogonal", "so_basis"]
 
 # Newton-Schulz steps that project log's input onto SO(n) (n >= 4); quadratic convergence.
 _LOG_PROJECTION_STEPS = 3
@@ -61,15 +65,35 @@ def _work_dtype(t: Tensor) -> torch.dtype:
     return torch.float32 if t.device.type == "mps" else torch.float64
 
 
-def _skew_basis(n: int, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """Orthonormal basis (Frobenius) of the skew matrices, shape (n(n-1)/2, n, n)."""
-    i, j = torch.triu_indices(n, n, 1, device=device)
-    m = i.numel()
+@functools.lru_cache(maxsize=64)
+def _so_pairs(n: int) -> tuple[tuple[int, ...], tuple[int, ...], tuple[float, ...]]:
+    """Rows, columns and signs of the so(n) coordinates (see :meth:`SpecialOrthogonal.hat`):
+    the planes ``i < j`` in descending lexicographic order, entry ``W[j, i] = (-1)^(i+j+1) c``."""
+    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)][::-1]
+    rows = tuple(j for i, j in pairs)
+    cols = tuple(i for i, j in pairs)
+    signs = tuple(float((-1) ** (i + j + 1)) for i, j in pairs)
+    return rows, cols, signs
+
+
+def so_basis(n: int, dtype: torch.dtype, device: torch.device | str | None = None) -> Tensor:
+    r"""The basis :math:`\hat e_k` of :math:`\mathfrak{so}(n)` of :meth:`SpecialOrthogonal.hat`,
+    shape ``(n(n-1)/2, n, n)``; its elements are Frobenius-orthogonal with norm :math:`\sqrt 2`."""
+    rows, cols, signs = _so_pairs(n)
+    m = len(rows)
     B = torch.zeros(m, n, n, dtype=dtype, device=device)
     k = torch.arange(m, device=device)
-    B[k, j, i] = 1.0 / math.sqrt(2.0)
-    B[k, i, j] = -1.0 / math.sqrt(2.0)
+    sg = torch.tensor(signs, dtype=dtype, device=device)
+    r = torch.tensor(rows, device=device)
+    c = torch.tensor(cols, device=device)
+    B[k, r, c] = sg
+    B[k, c, r] = -sg
     return B
+
+
+def _skew_basis(n: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """Frobenius-orthonormal basis of the skew matrices, shape (n(n-1)/2, n, n)."""
+    return so_basis(n, dtype, device) / math.sqrt(2.0)
 
 
 def _coords(B: Tensor, X: Tensor) -> Tensor:
@@ -343,10 +367,73 @@ class SpecialOrthogonal(Manifold):
         return torch.sqrt((P * P).sum((-2, -1)))
 
     # ------------------------------------------------------------------ Lie algebra
+    def hat(self, c: Tensor) -> Tensor:
+        r"""Skew matrix of so(n) coordinates: :math:`\hat c = \sum_k c_k \hat e_k`.
+
+        The coordinates index the rotation planes ``i < j`` in descending lexicographic order,
+        with entry :math:`\hat c_{ji} = (-1)^{i+j+1} c_k = -\hat c_{ij}`. For ``n = 3`` this is
+        :func:`manifres.so3.hat` (:math:`\hat v u = v \times u`); for ``n = 2``,
+        :math:`\hat c = \begin{pmatrix} 0 & -c \\ c & 0 \end{pmatrix}`. One convention for the
+        whole package: the tangent frames (:meth:`tangent_frame`, :math:`R\hat e_k/\sqrt 2`),
+        :class:`~manifres.nn.LieAlgebraField` and the Lie-group integrators use it.
+        :math:`\|\hat c\|_F = \sqrt 2\,\|c\|`.
+
+        Parameters
+        ----------
+        c : Tensor, shape (..., n(n-1)/2)
+
+        Returns
+        -------
+        Tensor, shape (..., n, n)
+
+        Examples
+        --------
+        >>> import torch, manifres
+        >>> manifres.SpecialOrthogonal(2).hat(torch.tensor([0.5]))
+        tensor([[ 0.0000, -0.5000],
+                [ 0.5000,  0.0000]])
+        """
+        m = self.dim
+        if not isinstance(c, Tensor) or c.dim() < 1 or c.shape[-1] != m:
+            got = tuple(c.shape) if isinstance(c, Tensor) else type(c).__name__
+            raise ShapeError(f"{self!r}.hat: c must have shape (..., {m}), got {got}")
+        check_floating(c, names=("c",))
+        if self.n == 3:
+            return so3._hat(c)
+        B = so_basis(self.n, c.dtype, c.device).reshape(m, -1)
+        return (c @ B).reshape(c.shape[:-1] + (self.n, self.n))
+
+    def vee(self, W: Tensor) -> Tensor:
+        r"""so(n) coordinates of the skew part of ``W``, the left inverse of :meth:`hat`.
+
+        .. math:: \operatorname{vee}(W)_k = \tfrac12 \langle W, \hat e_k\rangle_F
+
+        Parameters
+        ----------
+        W : Tensor, shape (..., n, n)
+
+        Returns
+        -------
+        Tensor, shape (..., n(n-1)/2)
+        """
+        self._check(W, names=("W",))
+        if self.n == 3:
+            return so3._vee(W)
+        B = so_basis(self.n, W.dtype, W.device).reshape(self.dim, -1)
+        return 0.5 * (W.flatten(-2) @ B.mT)
+
+    def tangent_frame(self, x: Tensor) -> Frame:
+        r"""The left-translated frame :math:`R\,\hat e_k / \sqrt 2` (orthonormal)."""
+        return LeftTranslatedFrame(x, _skew_basis(self.n, x.dtype, x.device))
+
+    def lie_action(self) -> LieGroupAction:
+        """SO(n) acting on itself by left multiplication (rotation vectors for ``n = 3``)."""
+        return LeftMultiplication3() if self.n == 3 else LeftMultiplication()
+
     def _expm(self, W: Tensor) -> Tensor:
         """Matrix exponential of a skew W (..., n, n)."""
         if self.n <= 3:  # Rodrigues: W^3 = -theta^2 W with theta^2 = |W|_F^2 / 2
-            s, h = so3._rodrigues_coefficients(0.5 * _fro2(W))
+            s, h = rodrigues_coefficients(0.5 * _fro2(W))
             return _eye(self.n, W) + s * W + h * (W @ W)
         return torch.linalg.matrix_exp(W)
 

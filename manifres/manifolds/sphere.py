@@ -10,7 +10,9 @@ from torch import Tensor
 from .._numerics import cos_sq, eps, safe_sqrt, series_threshold, sinc, theta_over_sin
 from ..errors import CutLocusError, ManifoldError, UnknownChoiceError
 from ._fused import combine, dot
+from .actions import LieGroupAction, SphereRotation, SphereRotation2
 from .base import Manifold
+from .frames import Frame, HouseholderFrame
 
 __all__ = ["Sphere"]
 
@@ -327,6 +329,15 @@ class Sphere(Manifold):
             ve = dot(v, e)
             return torch.where(cut, v - 2.0 * ve * e, out)
         return out
+
+    # ------------------------------------------------------------------ capabilities
+    def tangent_frame(self, x: Tensor) -> Frame:
+        """The Householder frame (see :mod:`manifres.manifolds.frames`)."""
+        return HouseholderFrame(x)
+
+    def lie_action(self) -> LieGroupAction:
+        """:math:`SO(n+1)` acting by rotations (rotation vectors for ``n = 2``)."""
+        return SphereRotation2() if self.n == 2 else SphereRotation()
 
     # ------------------------------------------------------------------ sampling
     def random(

@@ -13,9 +13,10 @@ from collections.abc import Iterator, Sequence
 
 from torch import Tensor, nn
 
+from .._deprecation import UNSET
 from ..errors import ParameterError, ShapeError, UnknownChoiceError
 from .activations import activation as _activation
-from .residual import Residual
+from .residual import Residual, _step_args
 
 __all__ = ["ResidualAdapter", "AdapterNetwork"]
 
@@ -40,8 +41,9 @@ class ResidualAdapter(Residual):
         without bias); an int ``B``: a bottleneck ``C -> B -> C`` (Houlsby et al.).
     activation : str or nn.Module
         :math:`\sigma` of the bottleneck (default ``"relu"``).
-    scale, learn_scale
-        The scale :math:`a`, see :class:`~manifres.nn.Residual`.
+    step, learn_step
+        The step :math:`h`, see :class:`~manifres.nn.Residual` (deprecated spellings:
+        ``scale``, ``learn_scale``).
 
     Shapes:
         - **input:** ``(..., features)``
@@ -63,21 +65,23 @@ class ResidualAdapter(Residual):
         features: int,
         bottleneck: int | None = None,
         activation: str | nn.Module = "relu",
-        scale: float | Tensor = 1.0,
-        learn_scale: bool = False,
+        step: float | Tensor = UNSET,
+        learn_step: bool = UNSET,
+        **deprecated: object,
     ) -> None:
+        step, learn_step = _step_args(type(self).__name__, step, learn_step, deprecated)
         if bottleneck is None:
             fn: nn.Module = nn.Linear(features, features, bias=False)
         else:
             fn = nn.Sequential(
                 nn.Linear(features, bottleneck), _activation(activation), nn.Linear(bottleneck, features)
             )
-        super().__init__(fn, scale, learn_scale)
+        super().__init__(fn, step, learn_step)
         self.features, self.bottleneck = features, bottleneck
         self._zero_last()
 
     def _zero_last(self) -> None:
-        last = self.fn if isinstance(self.fn, nn.Linear) else self.fn[-1]
+        last = self.branch if isinstance(self.branch, nn.Linear) else self.branch[-1]
         nn.init.zeros_(last.weight)
         if last.bias is not None:
             nn.init.zeros_(last.bias)

@@ -27,15 +27,15 @@ tensor([0., 1., 0.])
 
 from __future__ import annotations
 
-import inspect
 import math
-from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 
 from ..errors import DTypeError, ParameterError, ShapeError, UnknownChoiceError
+from ..flows.evaluation import evaluate_field, is_time_dependent
 from ..manifolds.base import Manifold
+from ..manifolds.son import SpecialOrthogonal
 from .activations import activation as make_activation
 
 __all__ = [
@@ -46,97 +46,6 @@ __all__ = [
     "ConstantField",
     "LinearField",
 ]
-
-def is_time_dependent(field: Callable) -> bool:
-    """Whether ``field`` is called as ``field(x, t)`` (True) or ``field(x)`` (False).
-
-    The attribute ``field.time_dependent`` wins when present; otherwise the signature of
-    ``field.forward`` (modules) or of ``field`` (other callables) is inspected: a second
-    positional parameter (with or without a default) means time dependent. Signatures that
-    cannot be inspected, or that take ``*args``, count as autonomous (``field(x)``).
-
-    Parameters
-    ----------
-    field : callable
-        A vector field (an ``nn.Module`` or any callable).
-
-    Returns
-    -------
-    bool
-
-    Examples
-    --------
-    >>> is_time_dependent(lambda x: x), is_time_dependent(lambda x, t=0.0: x)
-    (False, True)
-    """
-    flag = getattr(field, "time_dependent", None)
-    if flag is not None:
-        return bool(flag)
-    fn = field.forward if isinstance(field, nn.Module) else field
-    try:
-        params = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    positional = [
-        p
-        for p in params
-        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    ]
-    return len(positional) >= 2
-
-
-def evaluate_field(
-    field: Callable,
-    x: Tensor,
-    t: float | Tensor | None = None,
-    time_dependent: bool | None = None,
-) -> Tensor:
-    """Evaluate ``field`` at ``x`` (and ``t``) and check that the output has the shape of ``x``.
-
-    Parameters
-    ----------
-    field : callable
-        The vector field.
-    x : Tensor, shape (..., *point_shape)
-        Points.
-    t : float or Tensor or None
-        Time, passed only to time-dependent fields (``None`` means 0).
-    time_dependent : bool or None
-        Skip the detection of :func:`is_time_dependent` (layers cache it).
-
-    Returns
-    -------
-    Tensor, shape (..., *point_shape)
-        The ambient field value (not projected).
-
-    Raises
-    ------
-    ShapeError
-        If the output is not a tensor of shape ``x.shape``.
-    DTypeError
-        If the output dtype differs from that of ``x``.
-
-    Examples
-    --------
-    >>> import torch
-    >>> evaluate_field(lambda x, t: t * x, torch.ones(2), 3.0)
-    tensor([3., 3.])
-    """
-    td = is_time_dependent(field) if time_dependent is None else time_dependent
-    v = field(x, 0.0 if t is None else t) if td else field(x)
-    if not isinstance(v, Tensor) or v.shape != x.shape:
-        got = tuple(v.shape) if isinstance(v, Tensor) else type(v).__name__
-        raise ShapeError(
-            f"the field {type(field).__name__} returned {got} for an input of shape "
-            f"{tuple(x.shape)}; a vector field must return a tensor of the input's shape"
-        )
-    if v.dtype != x.dtype:
-        raise DTypeError(
-            f"the field {type(field).__name__} returned dtype {v.dtype} for an input of dtype "
-            f"{x.dtype}; convert the field (e.g. field.double()) or the input"
-        )
-    return v
-
 
 def _check_param_dtype(module: nn.Module, weight: Tensor, x: Tensor) -> None:
     if x.dtype != weight.dtype:
@@ -250,9 +159,10 @@ class LieAlgebraField(nn.Module):
     .. math:: F(R, t) = R\,W(R, t),\qquad W = \widehat{\mathrm{MLP}([\operatorname{vec}(R), t])}
         \in \mathfrak{so}(n)
 
-    The MLP outputs the :math:`n(n-1)/2` coordinates of a skew matrix ``W`` (entries
-    ``W[i, j] = c_k = -W[j, i]`` for ``i < j`` in row-major order); the tangent vector is
-    ``R @ W``, tangent by construction.
+    The MLP outputs the :math:`n(n-1)/2` coordinates ``c`` of a skew matrix
+    ``W = SpecialOrthogonal(n).hat(c)`` (the package's one so(n) convention; for ``n = 3`` the
+    rotation vector of :func:`manifres.so3.hat`); the tangent vector is ``R @ W``, tangent by
+    construction.
 
     Shapes: ``R``: ``(..., n, n)`` -> ``(..., n, n)``.
 
@@ -308,9 +218,7 @@ class LieAlgebraField(nn.Module):
         if zero_init:
             nn.init.zeros_(self.net[-1].weight)
             nn.init.zeros_(self.net[-1].bias)
-        iu = torch.triu_indices(n, n, offset=1)
-        self.register_buffer("_flat_upper", iu[0] * n + iu[1], persistent=False)
-        self.register_buffer("_flat_lower", iu[1] * n + iu[0], persistent=False)
+        self._group = SpecialOrthogonal(n)
 
     def _check_input(self, R: Tensor) -> None:
         n = self.n
@@ -323,14 +231,10 @@ class LieAlgebraField(nn.Module):
     def algebra(self, R: Tensor, t: float | Tensor | None = None) -> Tensor:
         """The skew matrix ``W(R, t)``, shape ``(..., n, n)``."""
         self._check_input(R)
-        n = self.n
         z = R.flatten(start_dim=-2)
         if self.time_dependent:
             z = torch.cat([z, _time_column(R, t, R.dim() - 2)], dim=-1)
-        c = self.net(z)
-        W = c.new_zeros(*c.shape[:-1], n * n)
-        W = W.index_copy(-1, self._flat_upper, c).index_copy(-1, self._flat_lower, -c)
-        return W.unflatten(-1, (n, n))
+        return self._group.hat(self.net(z))
 
     def forward(self, R: Tensor, t: float | Tensor | None = None) -> Tensor:
         return R @ self.algebra(R, t)

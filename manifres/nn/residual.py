@@ -1,19 +1,23 @@
-r"""Euclidean residual blocks: :math:`y = S(x) + a\,F(x)` and the standard variants.
+r"""Euclidean residual blocks: :math:`y = S(x) + h\,F(x)` and the standard variants.
 
-A residual block adds a learned correction :math:`F(x)`, scaled by :math:`a`, to a shortcut
-:math:`S(x)` (the identity, or a learned 1x1 projection when the shapes differ). With
-:math:`S = \mathrm{id}` a stack of blocks is an explicit Euler solver of :math:`x' = F(x)` with
-step :math:`a`; the manifold version lives in :mod:`manifres.nn.tangent`.
+A residual block adds a learned correction :math:`F(x)` (the *branch*), scaled by the *step*
+:math:`h`, to a shortcut :math:`S(x)` (the identity, or a learned 1x1 projection when the shapes
+differ). With :math:`S = \mathrm{id}` a stack of blocks is an explicit Euler solver of
+:math:`x' = F(x)` with step :math:`h`; the manifold version lives in :mod:`manifres.nn.tangent`.
+Every block implements the residual-step protocol (:mod:`manifres.nn.protocol`).
 
 Conventions
 -----------
 * The feature axis is the last one (``(..., C)``) unless a block takes ``feature_dim``: a 1x1
   linear map over axis 1 of an ``(N, C, H, W)`` tensor is a 1x1 convolution.
-* ``scale`` is a tensor: an :class:`~torch.nn.Parameter` when ``learn_scale=True``, else a
-  buffer. A number is stored as a float64 0-d tensor (exact for float64 inputs) and cast to
-  the dtype of ``fn(x)`` at each call, so the output dtype follows the input
-  (``module.float()`` rounds it like every other buffer). A per-channel scale must broadcast
-  against ``fn(x)`` without changing its shape.
+* ``step`` is a tensor: an :class:`~torch.nn.Parameter` when ``learn_step=True`` (or when an
+  ``nn.Parameter`` is passed, which is then used as given), else a buffer. A number is stored
+  as a float64 0-d tensor (exact for float64 inputs) and cast to the dtype of ``branch(x)`` at
+  each call, so the output dtype follows the input (``module.float()`` rounds it like every
+  other buffer). A per-channel step must broadcast against ``branch(x)`` without changing its
+  shape.
+* Deprecated names (one release): ``fn`` (now ``branch``), ``scale`` (``step``),
+  ``learn_scale`` (``learn_step``), ``residual_branch(x)`` (``branch(x)``).
 * Shapes are checked at every call (metadata only, no host-device synchronisation).
 """
 
@@ -22,9 +26,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .._deprecation import UNSET, deprecated_alias, renamed_kwargs, warn_renamed
 from .._numerics import safe_norm
+from .._validation import check_int
 from ..errors import ParameterError, ShapeError, UnknownChoiceError
 from .activations import activation as _activation
+from .protocol import resolve_step, step_value
 
 __all__ = [
     "Residual",
@@ -64,6 +71,21 @@ def _finite_number(name: str, value: float | Tensor, owner: str, minimum: float 
     if minimum is not None and bool((t < minimum).any()):
         raise ParameterError(f"{owner}: {name} must be >= {minimum}, got {value!r}")
     return t.clone()
+
+
+def _register_step(module: nn.Module, step: float | Tensor, learn: bool, owner: str) -> None:
+    """Store the step as ``module.step``: a Parameter (learned or given), else a buffer
+    (numbers as exact float64 0-d tensors); remember the initial value for resets."""
+    value = resolve_step(step, owner, learn=learn)
+    if isinstance(value, nn.Parameter):
+        module.step = value
+        module.learn_step = True
+        module._step_init = value.detach().clone()
+        return
+    t = torch.tensor(value, dtype=torch.float64) if isinstance(value, float) else value
+    module.register_buffer("step", t)
+    module.learn_step = False
+    module._step_init = t.clone()
 
 
 class _BatchNormLast(nn.BatchNorm1d):
@@ -109,6 +131,15 @@ def _reset_children(*modules: nn.Module) -> None:
         for m in module.modules():
             if hasattr(m, "reset_parameters"):
                 m.reset_parameters()
+
+
+def _step_args(owner: str, step: object, learn_step: object, deprecated: dict) -> tuple[object, bool]:
+    """Resolve ``step``/``learn_step`` and their deprecated spellings ``scale``/``learn_scale``."""
+    renames = {"scale": ("step", step), "learn_scale": ("learn_step", learn_step)}
+    new = renamed_kwargs(owner, deprecated, renames)
+    step = new.get("step", 1.0 if step is UNSET else step)
+    learn_step = new.get("learn_step", False if learn_step is UNSET else learn_step)
+    return step, bool(learn_step)
 
 
 # ---------------------------------------------------------------------------- shortcut
@@ -163,102 +194,115 @@ class LinearShortcut(nn.Module):
 
 # ---------------------------------------------------------------------------- blocks
 class Residual(nn.Module):
-    r"""Residual block :math:`y = S(x) + a\,F(x)`.
+    r"""Residual block :math:`y = S(x) + h\,F(x)`.
 
-    .. math:: y = S(x) + a\,F(x), \qquad
-              \frac{\partial L}{\partial a} = \Big\langle \frac{\partial L}{\partial y},
+    .. math:: y = S(x) + h\,F(x), \qquad
+              \frac{\partial L}{\partial h} = \Big\langle \frac{\partial L}{\partial y},
               F(x) \Big\rangle
 
     Parameters
     ----------
-    fn : nn.Module
+    branch : nn.Module
         The residual branch :math:`F`.
-    scale : float or Tensor
-        The scale :math:`a` (finite). A tensor must broadcast against ``fn(x)`` (per-channel
-        scales) without changing its shape.
-    learn_scale : bool
-        Make ``scale`` an :class:`~torch.nn.Parameter` (else a buffer). ``scale=0.0,
-        learn_scale=True`` starts the block as the identity (see :class:`ReZero`).
+    step : float, Tensor or nn.Parameter
+        The step :math:`h` (finite). A tensor must broadcast against ``branch(x)``
+        (per-channel steps) without changing its shape. An ``nn.Parameter`` is used as given
+        (it stays connected to the optimizer that holds it); any other tensor that requires a
+        gradient is refused with a :class:`~manifres.errors.ParameterError`.
+    learn_step : bool
+        Make ``step`` an :class:`~torch.nn.Parameter` (else a buffer). ``step=0.0,
+        learn_step=True`` starts the block as the identity (see :class:`ReZero`).
     shortcut : None, "identity", "linear" or nn.Module
         :math:`S`. ``None``/``"identity"``: the identity. ``"linear"``: a learned 1x1
-        projection :class:`LinearShortcut` over ``feature_dim`` when ``fn`` changes the
+        projection :class:`LinearShortcut` over ``feature_dim`` when ``branch`` changes the
         feature size, the identity when it does not. A module is used as given.
     features : (int, int), optional
-        ``(in_features, out_features)`` of ``fn`` for ``shortcut="linear"``. Inferred, when
-        omitted, from the first and the last submodule of ``fn`` that declare
+        ``(in_features, out_features)`` of ``branch`` for ``shortcut="linear"``. Inferred, when
+        omitted, from the first and the last submodule of ``branch`` that declare
         ``in_features``/``out_features`` (or ``in_channels``/``out_channels``).
     feature_dim : int
         Feature axis of the projection (``1`` for ``(N, C, H, W)`` inputs: a 1x1 convolution).
 
     Attributes
     ----------
-    fn : nn.Module
-        The residual branch.
-    scale : Tensor
-        :math:`a` (a Parameter or a buffer).
+    branch : nn.Module
+        The residual branch (deprecated alias: ``fn``).
+    step : Tensor
+        :math:`h` (a Parameter or a buffer; deprecated alias: ``scale``).
     shortcut : nn.Module
         ``nn.Identity()`` or the projection.
+    manifold : None
+        Flat features (the residual-step protocol).
+    sample_ndim : int
+        1: one sample is the last axis (pass ``sample_ndim=`` to the studies for images).
 
     Shapes:
-        - **input:** ``(..., C_in)`` (or any shape ``fn`` and the shortcut accept)
-        - **output:** the shape of ``fn(x)``
+        - **input:** ``(..., C_in)`` (or any shape ``branch`` and the shortcut accept)
+        - **output:** the shape of ``branch(x)``
 
     Raises
     ------
     ParameterError
-        If ``scale`` is not finite.
+        If ``step`` is not finite, or is a non-Parameter tensor that requires a gradient.
     UnknownChoiceError
         If ``shortcut`` is an unknown name.
     ShapeError
         At construction, if ``shortcut="linear"`` and the features cannot be inferred; at a
-        call, if ``fn(x)`` and ``shortcut(x)`` have different shapes, or ``scale`` does not
-        broadcast against ``fn(x)``.
+        call, if ``branch(x)`` and ``shortcut(x)`` have different shapes, or ``step`` does not
+        broadcast against ``branch(x)``.
 
     Notes
     -----
-    :meth:`reset_parameters` restores the initial scale and re-initialises ``fn`` and the
+    :meth:`reset_parameters` restores the initial step and re-initialises ``branch`` and the
     shortcut (every submodule with a ``reset_parameters`` method).
 
     Examples
     --------
     >>> import torch
     >>> from torch import nn
-    >>> block = Residual(nn.Linear(4, 4), scale=0.5)
+    >>> block = Residual(nn.Linear(4, 4), step=0.5)
     >>> x = torch.randn(2, 4)
-    >>> torch.allclose(block(x), x + 0.5 * block.residual_branch(x))
+    >>> torch.allclose(block(x), x + 0.5 * block.branch(x))
     True
     >>> Residual(nn.Linear(4, 6), shortcut="linear")(x).shape
     torch.Size([2, 6])
     """
 
+    manifold = None
+    sample_ndim = 1
+
     def __init__(
         self,
-        fn: nn.Module,
-        scale: float | Tensor = 1.0,
-        learn_scale: bool = False,
+        branch: nn.Module = UNSET,
+        step: float | Tensor = UNSET,
+        learn_step: bool = UNSET,
         shortcut: str | nn.Module | None = None,
         *,
         features: tuple[int, int] | None = None,
         feature_dim: int = -1,
+        **deprecated: object,
     ) -> None:
         super().__init__()
         name = type(self).__name__
-        if not isinstance(fn, nn.Module):
-            raise TypeError(f"{name}: fn must be an nn.Module, got {type(fn).__name__}")
-        init = _finite_number("scale", scale, name)
-        self.fn = fn
-        self.learn_scale = bool(learn_scale)
-        self._scale_init = init
-        if self.learn_scale:
-            self.scale = nn.Parameter(init.clone())
-        else:
-            self.register_buffer("scale", init.clone())
-        self.shortcut = self._make_shortcut(shortcut, fn, features, feature_dim)
+        if "fn" in deprecated:
+            branch = renamed_kwargs(name, {"fn": deprecated.pop("fn")}, {"fn": ("branch", branch)})["branch"]
+        step, learn_step = _step_args(name, step, learn_step, deprecated)
+        if branch is UNSET:
+            raise TypeError(f"{name}() missing the residual branch (first argument)")
+        if not isinstance(branch, nn.Module):
+            raise TypeError(f"{name}: branch must be an nn.Module, got {type(branch).__name__}")
+        _register_step(self, step, learn_step, name)
+        self.branch = branch
+        self.shortcut = self._make_shortcut(shortcut, branch, features, feature_dim)
+
+    fn = deprecated_alias("branch", "fn")
+    scale = deprecated_alias("step", "scale")
+    learn_scale = deprecated_alias("learn_step", "learn_scale")
 
     @staticmethod
     def _make_shortcut(
         shortcut: str | nn.Module | None,
-        fn: nn.Module,
+        branch: nn.Module,
         features: tuple[int, int] | None,
         feature_dim: int,
     ) -> nn.Module:
@@ -271,11 +315,11 @@ class Residual(nn.Module):
                 f"unknown shortcut {shortcut!r}; valid names: {', '.join(_SHORTCUTS)} "
                 "(or None, or an nn.Module)"
             )
-        features = features if features is not None else _infer_features(fn)
+        features = features if features is not None else _infer_features(branch)
         if features is None:
             raise ShapeError(
-                "shortcut='linear' needs the feature sizes of fn: pass features=(in, out) "
-                f"(none could be inferred from {type(fn).__name__})"
+                "shortcut='linear' needs the feature sizes of the branch: pass features=(in, out) "
+                f"(none could be inferred from {type(branch).__name__})"
             )
         c_in, c_out = features
         if c_in == c_out:
@@ -283,51 +327,56 @@ class Residual(nn.Module):
         return LinearShortcut(c_in, c_out, dim=feature_dim)
 
     def reset_parameters(self) -> None:
-        """Restore the initial scale and re-initialise ``fn`` and the shortcut."""
+        """Restore the initial step and re-initialise ``branch`` and the shortcut."""
         with torch.no_grad():
-            self.scale.copy_(self._scale_init)
-        _reset_children(self.fn, self.shortcut)
+            self.step.copy_(self._step_init)
+        _reset_children(self.branch, self.shortcut)
 
     def residual_branch(self, x: Tensor) -> Tensor:
-        """Return the unscaled residual :math:`F(x)` (``fn(x)``)."""
-        return self.fn(x)
+        """Deprecated: ``branch(x)``."""
+        warn_renamed(type(self).__name__, "residual_branch(x)", "branch(x)")
+        return self.branch(x)
 
-    def _branches(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def _branches(self, x: Tensor, step: float | Tensor) -> tuple[Tensor, Tensor]:
         s = self.shortcut(x)
-        r = self.fn(x)
+        r = self.branch(x)
         if s.shape != r.shape:
             raise ShapeError(
-                f"{type(self).__name__}: fn(x) has shape {tuple(r.shape)} but the shortcut gives "
-                f"{tuple(s.shape)} (input {tuple(x.shape)}); they must match. Use "
-                "shortcut='linear' (or a projection module) when fn changes the feature size."
+                f"{type(self).__name__}: branch(x) has shape {tuple(r.shape)} but the shortcut "
+                f"gives {tuple(s.shape)} (input {tuple(x.shape)}); they must match. Use "
+                "shortcut='linear' (or a projection module) when the branch changes the feature size."
             )
-        if self.scale.dim() and not _broadcasts_into(self.scale.shape, r.shape):
+        if isinstance(step, Tensor) and step.dim() and not _broadcasts_into(step.shape, r.shape):
             raise ShapeError(
-                f"{type(self).__name__}: scale of shape {tuple(self.scale.shape)} does not "
-                f"broadcast against fn(x) of shape {tuple(r.shape)}"
+                f"{type(self).__name__}: step of shape {tuple(step.shape)} does not "
+                f"broadcast against branch(x) of shape {tuple(r.shape)}"
             )
         return s, r
 
+    def forward_with_step(self, x: Tensor, step: float | Tensor) -> Tensor:
+        """The block with the step given explicitly (differentiable in ``step``)."""
+        s, r = self._branches(x, step)
+        return s + step_value(step, r) * r
+
     def forward(self, x: Tensor) -> Tensor:
-        s, r = self._branches(x)
-        return s + self.scale.to(r.dtype) * r
+        return self.forward_with_step(x, self.step)
 
     def extra_repr(self) -> str:
-        if self.scale.dim() == 0:
-            a = f"{float(self.scale.detach()):.4g}"
+        if self.step.dim() == 0:
+            a = f"{float(self.step.detach()):.4g}"
         else:
-            a = f"Tensor{tuple(self.scale.shape)}"
-        return f"scale={a}, learn_scale={self.learn_scale}"
+            a = f"Tensor{tuple(self.step.shape)}"
+        return f"step={a}, learn_step={self.learn_step}"
 
 
 class ReZero(Residual):
     r"""Zero-initialised learnable residual (Bachlechner et al. 2020): starts as the identity.
 
-    .. math:: y = S(x) + a\,F(x), \qquad a = 0 \text{ at initialisation (learned)}
+    .. math:: y = S(x) + h\,F(x), \qquad h = 0 \text{ at initialisation (learned)}
 
     Parameters
     ----------
-    fn : nn.Module
+    branch : nn.Module
         The residual branch :math:`F`.
     shortcut, features, feature_dim
         As in :class:`Residual`.
@@ -346,21 +395,21 @@ class ReZero(Residual):
     True
     >>> block
     ReZero(
-      scale=0, learn_scale=True
-      (fn): Linear(in_features=3, out_features=3, bias=True)
+      step=0, learn_step=True
+      (branch): Linear(in_features=3, out_features=3, bias=True)
       (shortcut): Identity()
     )
     """
 
     def __init__(
         self,
-        fn: nn.Module,
+        branch: nn.Module,
         shortcut: str | nn.Module | None = None,
         *,
         features: tuple[int, int] | None = None,
         feature_dim: int = -1,
     ) -> None:
-        super().__init__(fn, 0.0, True, shortcut, features=features, feature_dim=feature_dim)
+        super().__init__(branch, 0.0, True, shortcut, features=features, feature_dim=feature_dim)
 
 
 class PreActResidual(Residual):
@@ -383,7 +432,7 @@ class PreActResidual(Residual):
         ``"sigmoid"``, ``"identity"``.
     norm : {"layer", "batch", "none"} or None
         Normalisation over the feature axis (``"batch"`` pools every leading axis).
-    scale, learn_scale : see :class:`Residual`.
+    step, learn_step : see :class:`Residual`.
     bias : bool
         Biases in the linear maps.
 
@@ -397,7 +446,7 @@ class PreActResidual(Residual):
     >>> block = PreActResidual(8, hidden=16)
     >>> block(torch.randn(5, 8)).shape
     torch.Size([5, 8])
-    >>> [type(m).__name__ for m in block.fn]
+    >>> [type(m).__name__ for m in block.branch]
     ['LayerNorm', 'ReLU', 'Linear', 'LayerNorm', 'ReLU', 'Linear']
     """
 
@@ -408,10 +457,12 @@ class PreActResidual(Residual):
         out_features: int | None = None,
         activation: str | nn.Module = "relu",
         norm: str | None = "layer",
-        scale: float | Tensor = 1.0,
-        learn_scale: bool = False,
+        step: float | Tensor = UNSET,
+        learn_step: bool = UNSET,
         bias: bool = True,
+        **deprecated: object,
     ) -> None:
+        step, learn_step = _step_args(type(self).__name__, step, learn_step, deprecated)
         hidden = features if hidden is None else hidden
         out = features if out_features is None else out_features
         fn = nn.Sequential(
@@ -422,7 +473,7 @@ class PreActResidual(Residual):
             _activation(activation),
             nn.Linear(hidden, out, bias=bias),
         )
-        super().__init__(fn, scale, learn_scale, "linear", features=(features, out))
+        super().__init__(fn, step, learn_step, "linear", features=(features, out))
 
 
 class PostActResidual(Residual):
@@ -433,7 +484,7 @@ class PostActResidual(Residual):
 
     Parameters
     ----------
-    features, hidden, out_features, activation, norm, scale, learn_scale, bias
+    features, hidden, out_features, activation, norm, step, learn_step, bias
         As in :class:`PreActResidual`.
 
     Attributes
@@ -447,13 +498,13 @@ class PostActResidual(Residual):
 
     Notes
     -----
-    Unlike :class:`PreActResidual`, the block is not the identity when ``a = 0``: it is
+    Unlike :class:`PreActResidual`, the block is not the identity when ``h = 0``: it is
     :math:`\sigma(S(x))`.
 
     Examples
     --------
     >>> import torch
-    >>> block = PostActResidual(4, scale=0.0)
+    >>> block = PostActResidual(4, step=0.0)
     >>> x = torch.randn(3, 4)
     >>> torch.equal(block(x), torch.relu(x))
     True
@@ -466,10 +517,12 @@ class PostActResidual(Residual):
         out_features: int | None = None,
         activation: str | nn.Module = "relu",
         norm: str | None = "layer",
-        scale: float | Tensor = 1.0,
-        learn_scale: bool = False,
+        step: float | Tensor = UNSET,
+        learn_step: bool = UNSET,
         bias: bool = True,
+        **deprecated: object,
     ) -> None:
+        step, learn_step = _step_args(type(self).__name__, step, learn_step, deprecated)
         hidden = features if hidden is None else hidden
         out = features if out_features is None else out_features
         fn = nn.Sequential(
@@ -479,11 +532,12 @@ class PostActResidual(Residual):
             nn.Linear(hidden, out, bias=bias),
             _norm_layer(norm, out),
         )
-        super().__init__(fn, scale, learn_scale, "linear", features=(features, out))
+        super().__init__(fn, step, learn_step, "linear", features=(features, out))
         self.post = _activation(activation)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.post(super().forward(x))
+    def forward_with_step(self, x: Tensor, step: float | Tensor) -> Tensor:
+        r"""The block with the step given explicitly: :math:`\sigma(S(x) + h F(x))`."""
+        return self.post(super().forward_with_step(x, step))
 
 
 class BottleneckResidual(Residual):
@@ -503,7 +557,7 @@ class BottleneckResidual(Residual):
         Bottleneck width ``B``.
     out_features : int, optional
         Output size (default ``features``); a different size uses a linear shortcut.
-    activation, norm, scale, learn_scale, bias
+    activation, norm, step, learn_step, bias
         As in :class:`PreActResidual`.
 
     Shapes:
@@ -527,10 +581,12 @@ class BottleneckResidual(Residual):
         out_features: int | None = None,
         activation: str | nn.Module = "relu",
         norm: str | None = "layer",
-        scale: float | Tensor = 1.0,
-        learn_scale: bool = False,
+        step: float | Tensor = UNSET,
+        learn_step: bool = UNSET,
         bias: bool = True,
+        **deprecated: object,
     ) -> None:
+        step, learn_step = _step_args(type(self).__name__, step, learn_step, deprecated)
         out = features if out_features is None else out_features
         fn = nn.Sequential(
             _norm_layer(norm, features),
@@ -543,7 +599,7 @@ class BottleneckResidual(Residual):
             _activation(activation),
             nn.Linear(bottleneck, out, bias=bias),
         )
-        super().__init__(fn, scale, learn_scale, "linear", features=(features, out))
+        super().__init__(fn, step, learn_step, "linear", features=(features, out))
 
 
 # ---------------------------------------------------------------------------- dead zone
@@ -606,7 +662,7 @@ class DeadZoneResidual(Residual):
     r"""Residual block with a soft-threshold dead zone: exactly the identity while the
     correction is small.
 
-    .. math:: y = S(x) + a\,\operatorname{soft}(F(x), \tau)
+    .. math:: y = S(x) + h\,\operatorname{soft}(F(x), \tau)
 
     with :func:`soft_threshold`. Where :math:`|F(x)_i| \le \tau` (``"elementwise"``) or
     :math:`\|F(x)\| \le \tau` over ``dim`` (``"norm"``), the output *is* :math:`S(x)`, bit for
@@ -614,11 +670,11 @@ class DeadZoneResidual(Residual):
 
     Parameters
     ----------
-    fn : nn.Module
+    branch : nn.Module
         The residual branch :math:`F`.
     threshold : float
         :math:`\tau \ge 0`, finite.
-    scale, learn_scale, shortcut, features, feature_dim
+    step, learn_step, shortcut, features, feature_dim
         As in :class:`Residual`.
     mode : {"elementwise", "norm"}
         ``"elementwise"`` (default) thresholds each entry: small entries are dropped
@@ -636,7 +692,7 @@ class DeadZoneResidual(Residual):
     Raises
     ------
     ParameterError
-        If ``threshold`` is negative or not finite, or ``scale`` is not finite.
+        If ``threshold`` is negative or not finite, or ``step`` is not finite.
     UnknownChoiceError
         If ``mode`` is unknown.
 
@@ -655,40 +711,45 @@ class DeadZoneResidual(Residual):
     True
     >>> block
     DeadZoneResidual(
-      scale=1, learn_scale=False, threshold=1000.0, mode='elementwise'
-      (fn): Linear(in_features=3, out_features=3, bias=True)
+      step=1, learn_step=False, threshold=1000.0, mode='elementwise'
+      (branch): Linear(in_features=3, out_features=3, bias=True)
       (shortcut): Identity()
     )
     """
 
     def __init__(
         self,
-        fn: nn.Module,
+        branch: nn.Module,
         threshold: float,
-        scale: float | Tensor = 1.0,
-        learn_scale: bool = False,
+        step: float | Tensor = UNSET,
+        learn_step: bool = UNSET,
         mode: str = "elementwise",
         dim: int | tuple[int, ...] = -1,
         shortcut: str | nn.Module | None = None,
         *,
         features: tuple[int, int] | None = None,
         feature_dim: int = -1,
+        **deprecated: object,
     ) -> None:
-        super().__init__(fn, scale, learn_scale, shortcut, features=features, feature_dim=feature_dim)
+        name = type(self).__name__
+        if "fn" in deprecated:
+            branch = renamed_kwargs(name, {"fn": deprecated.pop("fn")}, {"fn": ("branch", branch)})["branch"]
+        step, learn_step = _step_args(name, step, learn_step, deprecated)
         if isinstance(threshold, Tensor) and threshold.dim():
-            raise ShapeError(
-                f"DeadZoneResidual: threshold must be a scalar, got shape {tuple(threshold.shape)}"
-            )
-        self.threshold = float(_finite_number("threshold", threshold, "DeadZoneResidual", minimum=0.0))
+            raise ShapeError(f"{name}: threshold must be a scalar, got shape {tuple(threshold.shape)}")
+        threshold = float(_finite_number("threshold", threshold, name, minimum=0.0))
         if mode not in _DEAD_ZONE_MODES:
             raise UnknownChoiceError(f"unknown mode {mode!r}; valid names: {', '.join(_DEAD_ZONE_MODES)}")
+        super().__init__(branch, step, learn_step, shortcut, features=features, feature_dim=feature_dim)
+        self.threshold = threshold
         self.mode = mode
         self.dim = dim
 
-    def forward(self, x: Tensor) -> Tensor:
-        s, r = self._branches(x)
+    def forward_with_step(self, x: Tensor, step: float | Tensor) -> Tensor:
+        r"""The block with the step given explicitly: :math:`S(x) + h\,\operatorname{soft}(F(x))`."""
+        s, r = self._branches(x, step)
         u, active = _soft(r, self.threshold, self.mode, self.dim)
-        return torch.where(active, s + self.scale.to(u.dtype) * u, s)
+        return torch.where(active, s + step_value(step, u) * u, s)
 
     def extra_repr(self) -> str:
         extra = f", dim={self.dim}" if self.mode == "norm" else ""
@@ -714,8 +775,7 @@ def _stack(
     bias: bool,
     wrap,
 ) -> nn.Sequential:
-    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 0:
-        raise ParameterError(f"depth must be an integer >= 0, got {depth!r}")
+    depth = check_int(depth, "depth", "residual_mlp", minimum=0)
     layers: list[nn.Module] = []
     if in_features is not None:
         layers.append(nn.Linear(in_features, width, bias=bias))
@@ -728,18 +788,19 @@ def _stack(
 def residual_mlp(
     width: int,
     depth: int,
-    scale: float | Tensor = 1.0,
-    learn_scale: bool = False,
+    step: float | Tensor = UNSET,
+    learn_step: bool = UNSET,
     hidden: int | None = None,
     activation: str | nn.Module = "tanh",
     in_features: int | None = None,
     out_features: int | None = None,
     bias: bool = True,
+    **deprecated: object,
 ) -> nn.Sequential:
-    r"""A deep stack of residual MLP blocks (an explicit Euler solver with step ``scale``).
+    r"""A deep stack of residual MLP blocks (an explicit Euler solver with step ``step``).
 
-    .. math:: x_{k+1} = x_k + a\,\sigma(W_k x_k + b_k) \quad(\text{hidden}=\text{None}),
-              \qquad x_{k+1} = x_k + a\,(W'_k\,\sigma(W_k x_k + b_k) + b'_k)
+    .. math:: x_{k+1} = x_k + h\,\sigma(W_k x_k + b_k) \quad(\text{hidden}=\text{None}),
+              \qquad x_{k+1} = x_k + h\,(W'_k\,\sigma(W_k x_k + b_k) + b'_k)
 
     Parameters
     ----------
@@ -747,8 +808,8 @@ def residual_mlp(
         Feature size of the residual stream.
     depth : int
         Number of :class:`Residual` blocks.
-    scale, learn_scale
-        The scale :math:`a` of every block (e.g. ``1 / depth``), see :class:`Residual`.
+    step, learn_step
+        The step :math:`h` of every block (e.g. ``1 / depth``), see :class:`Residual`.
     hidden : int, optional
         ``None``: one-layer blocks :math:`\sigma(Wx + b)`; an int: two-layer blocks through
         ``hidden`` units.
@@ -772,12 +833,13 @@ def residual_mlp(
     Examples
     --------
     >>> import torch
-    >>> net = residual_mlp(8, depth=10, scale=0.1, in_features=2, out_features=1)
+    >>> net = residual_mlp(8, depth=10, step=0.1, in_features=2, out_features=1)
     >>> net(torch.randn(5, 2)).shape
     torch.Size([5, 1])
     >>> sum(isinstance(m, Residual) for m in net)
     10
     """
+    step, learn_step = _step_args("residual_mlp", step, learn_step, deprecated)
     return _stack(
         width,
         depth,
@@ -786,7 +848,7 @@ def residual_mlp(
         in_features,
         out_features,
         bias,
-        lambda fn: Residual(fn, scale, learn_scale),
+        lambda branch: Residual(branch, step, learn_step),
     )
 
 
@@ -812,14 +874,14 @@ def plain_mlp(
     -------
     nn.Sequential
         ``[Linear(in, width)], block * depth, [Linear(width, out)]`` where each block is the
-        ``fn`` a residual block would wrap.
+        branch a residual block would wrap.
 
     Examples
     --------
     >>> import torch
     >>> _ = torch.manual_seed(0); plain = plain_mlp(4, 3)
     >>> _ = torch.manual_seed(0); res = residual_mlp(4, 3)
-    >>> torch.equal(plain[0][0].weight, res[0].fn[0].weight)
+    >>> torch.equal(plain[0][0].weight, res[0].branch[0].weight)
     True
     """
     return _stack(width, depth, hidden, activation, in_features, out_features, bias, lambda fn: fn)

@@ -13,7 +13,8 @@ first use). Ready-made studies built on them (the ``manifres study`` command) li
 :mod:`manifres.experiments`, outside this package.
 
 * :func:`jacobian_spectrum`: eigen/singular values of a block's Jacobian and of ``J - I``,
-  dense or matrix-free, restricted to tangent spaces for manifold blocks (:func:`tangent_basis`).
+  dense or matrix-free, restricted to tangent spaces for manifold blocks
+  (:meth:`manifres.Manifold.tangent_frame`).
 * :func:`weyl_band`: the band :math:`[1 - e, 1 + e]` against the measured singular values.
 * :func:`depth_profile`, :func:`lyapunov_exponents`: a stack layer by layer.
 * :func:`scale_sweep`, :func:`compare_plain_residual`: the residual scale and the depth.
@@ -29,7 +30,7 @@ tensor([1.1000, 1.1000, 1.1000], dtype=torch.float64)
 """
 
 from . import plots, results
-from .depth import depth_profile, is_residual_block, lyapunov_exponents, stack_layers
+from .depth import depth_profile, is_residual_block, is_residual_step, lyapunov_exponents, stack_layers
 from .diffusion import diffusion_stability
 from .frames import tangent_basis
 from .jacobian import DENSE_LIMIT, jacobian_spectrum
@@ -52,6 +53,7 @@ __all__ = [
     "depth_profile",
     "lyapunov_exponents",
     "stack_layers",
+    "is_residual_step",
     "is_residual_block",
     "scale_sweep",
     "compare_plain_residual",

@@ -20,7 +20,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-__all__ = ["jacobian", "Linearisation"]
+__all__ = ["jacobian", "jacobian_whole", "Linearisation"]
 
 Fn = Callable[[Tensor], Tensor]
 
@@ -43,6 +43,24 @@ def jacobian(fn: Fn, x: Tensor) -> Tensor:
     if g is None:
         return torch.zeros(b, d, d, dtype=x.dtype, device=x.device)
     return g.reshape(d, b, d).transpose(0, 1)
+
+
+def jacobian_whole(fn: Fn, x: Tensor) -> Tensor:
+    """Jacobian ``(1, D, D)`` of ``fn`` at ``x`` of any shape, taken as one sample of ``D``
+    coordinates (row-major): one forward pass and ``D`` vector-Jacobian products on its graph
+    (for maps that take no batch axis, such as a graph layer on ``(N, F)`` node features)."""
+    d = x.numel()
+    xr = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        y = fn(xr)
+        if not y.requires_grad:
+            return torch.zeros(1, d, d, dtype=x.dtype, device=x.device)
+        rows = torch.eye(d, dtype=x.dtype, device=x.device).reshape((d,) + tuple(y.shape))
+        out = []
+        for r in rows:
+            (g,) = torch.autograd.grad(y, xr, r, retain_graph=True, allow_unused=True)
+            out.append(torch.zeros_like(xr) if g is None else g)
+    return torch.stack(out).reshape(1, d, d)
 
 
 class Linearisation:

@@ -5,41 +5,12 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
-from .._validation import check_choice
-from ..nn.activations import ACTIVATIONS
 from ..nn.activations import activation as make_activation
+from ..nn.residual import Residual
 
-__all__ = ["DenseLayer", "ResidualBlock", "make_layers", "plain_stack", "residual_stack"]
-
-
-class DenseLayer(nn.Module):
-    """``h -> act(W h + b)``."""
-
-    def __init__(self, linear: nn.Linear, activation: str) -> None:
-        super().__init__()
-        self.linear = linear
-        self.act = make_activation(activation, "DenseLayer")
-
-    def forward(self, h: Tensor) -> Tensor:
-        return self.act(self.linear(h))
-
-
-class ResidualBlock(nn.Module):
-    """``h -> h + scale * fn(h)`` with the scale held in a buffer (duck-typed residual block)."""
-
-    def __init__(self, fn: nn.Module, scale: float) -> None:
-        super().__init__()
-        self.fn = fn
-        p = next(fn.parameters())
-        self.register_buffer("scale", torch.tensor(float(scale), dtype=p.dtype, device=p.device))
-
-    def forward(self, h: Tensor) -> Tensor:
-        return h + self.scale * self.fn(h)
-
-    def extra_repr(self) -> str:
-        return f"scale={float(self.scale):g}"
+__all__ = ["make_layers", "plain_stack", "residual_stack"]
 
 
 def make_layers(
@@ -49,11 +20,11 @@ def make_layers(
     dtype: torch.dtype,
     device: torch.device | str | None,
     seed: int,
-) -> list[DenseLayer]:
-    """``depth`` dense layers with torch's default ``nn.Linear`` initialisation
-    (:math:`W, b \\sim U(-1/\\sqrt{n}, 1/\\sqrt{n})`), drawn in order from one CPU generator,
-    so that a shallower stack with the same seed is a prefix of a deeper one."""
-    check_choice(activation, ACTIVATIONS, "activation", "make_layers")
+) -> list[nn.Sequential]:
+    """``depth`` dense layers ``act(W h + b)`` with torch's default ``nn.Linear``
+    initialisation (:math:`W, b \\sim U(-1/\\sqrt{n}, 1/\\sqrt{n})`), drawn in order from one CPU
+    generator, so that a shallower stack with the same seed is a prefix of a deeper one."""
+    act = make_activation(activation, "make_layers")  # checks the name first
     gen = torch.Generator().manual_seed(seed)
     bound = 1.0 / math.sqrt(width)
     layers = []
@@ -63,15 +34,16 @@ def make_layers(
         bias = torch.empty(width, dtype=dtype).uniform_(-bound, bound, generator=gen)
         lin.weight = nn.Parameter(weight.to(device))
         lin.bias = nn.Parameter(bias.to(device))
-        layers.append(DenseLayer(lin, activation))
+        layers.append(nn.Sequential(lin, type(act)()))
     return layers
 
 
-def plain_stack(layers: list[DenseLayer]) -> nn.Sequential:
+def plain_stack(layers: list[nn.Module]) -> nn.Sequential:
     """``h_l = act(W_l h_{l-1} + b_l)``."""
     return nn.Sequential(*layers)
 
 
-def residual_stack(layers: list[DenseLayer], scale: float) -> nn.Sequential:
-    """``h_l = h_{l-1} + scale * act(W_l h_{l-1} + b_l)``, sharing the layers' parameters."""
-    return nn.Sequential(*[ResidualBlock(layer, scale) for layer in layers])
+def residual_stack(layers: list[nn.Module], step: float) -> nn.Sequential:
+    """``h_l = h_{l-1} + step * act(W_l h_{l-1} + b_l)`` (:class:`~manifres.nn.Residual`
+    blocks sharing the layers' parameters)."""
+    return nn.Sequential(*[Residual(layer, step) for layer in layers])

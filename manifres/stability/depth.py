@@ -1,4 +1,10 @@
-"""Layer-by-layer stability of a deep stack: amplification, gradients, bounds, growth rates."""
+"""Layer-by-layer stability of a deep stack: amplification, gradients, bounds, growth rates.
+
+The stack's layers are read with :func:`~manifres.nn.protocol.stack_layers`; layers of the
+residual-step protocol (:mod:`manifres.nn.protocol`: Euclidean blocks, tangent layers on a
+manifold, graph layers bound to their graph) get their step's gradient by autograd and are
+linearised in the tangent frames of their manifold; any other layer is a plain map.
+"""
 
 from __future__ import annotations
 
@@ -8,45 +14,74 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import Tensor, nn
 
-from .._validation import check_floating
+from .._deprecation import warn_renamed
+from .._validation import check_floating, check_int
 from ..errors import ShapeError
+from ..manifolds.base import Manifold
+from ..manifolds.frames import Frame, IdentityFrame
+from ..nn.protocol import is_residual_step, stack_layers
 from ._autodiff import Linearisation
-from .jacobian import DENSE_LIMIT, _Linearised
+from .frames import input_frame
+from .jacobian import DENSE_LIMIT, _Linearised, require_eval_mode, sample_shape, study_geometry
 from .results import DepthProfile, LyapunovSpectrum
 
-__all__ = ["depth_profile", "lyapunov_exponents", "stack_layers", "is_residual_block"]
+__all__ = ["depth_profile", "lyapunov_exponents", "stack_layers", "is_residual_step", "is_residual_block"]
 
 Layer = Callable[[Tensor], Tensor]
 
 _LN10 = math.log(10.0)
 
 
-def stack_layers(model: Layer | Iterable[Layer]) -> list[Layer]:
-    """The layers of a stack, in order.
-
-    ``nn.Sequential``, ``nn.ModuleList``, a list or tuple of callables, or a module with a
-    ``blocks`` or ``layers`` attribute holding one of those; any other callable is a stack of
-    one layer.
-
-    Examples
-    --------
-    >>> from torch import nn
-    >>> len(stack_layers(nn.Sequential(nn.Tanh(), nn.Tanh()))), len(stack_layers(nn.Tanh()))
-    (2, 1)
-    """
-    if isinstance(model, (nn.Sequential, nn.ModuleList, list, tuple)):
-        return list(model)
-    for name in ("blocks", "layers"):
-        inner = getattr(model, name, None)
-        if isinstance(inner, (nn.Sequential, nn.ModuleList, list, tuple)):
-            return list(inner)
-    return [model]  # type: ignore[list-item]
-
-
 def is_residual_block(layer: object) -> bool:
-    """Whether ``layer`` is a residual block ``y = shortcut(x) + scale * fn(x)`` (duck typing:
-    it has ``.fn`` and ``.scale``)."""
-    return hasattr(layer, "fn") and hasattr(layer, "scale")
+    """Deprecated: :func:`~manifres.nn.protocol.is_residual_step`."""
+    warn_renamed("manifres.stability", "is_residual_block", "is_residual_step")
+    return is_residual_step(layer)
+
+
+class _StudiedStack:
+    """The layers of a stack with the geometry the studies need: the manifold (or none), the
+    shape of one sample, and each layer's map with an optional shift of its step."""
+
+    def __init__(
+        self,
+        model: Layer | Iterable[Layer],
+        x: Tensor,
+        manifold: Manifold | None,
+        sample_ndim: int | None,
+        who: str,
+    ) -> None:
+        check_floating(x, names=("x",))
+        if x.dim() < 1:
+            raise ShapeError(f"{who}: x must have at least one (feature) axis")
+        self.layers = stack_layers(model)
+        require_eval_mode(model, who)
+        for layer in self.layers:
+            require_eval_mode(layer, who)
+        first = self.layers[0] if self.layers else None
+        declared = next((lay for lay in self.layers if is_residual_step(lay)), first)
+        self.manifold, self.sample_ndim = study_geometry(declared, manifold, sample_ndim)
+        self.shape = sample_shape(x, self.manifold, self.sample_ndim, who)
+        self.whole = len(self.shape) == x.dim()
+        self.batch = tuple(x.shape[: x.dim() - len(self.shape)])
+        self.size = math.prod(self.shape)
+        self.dim = self.manifold.dim if self.manifold is not None else self.size
+        self.who = who
+
+    @staticmethod
+    def call(layer: Layer, h: Tensor, shift: Tensor | None) -> Tensor:
+        """``layer(h)``, with the step of a protocol layer moved by ``shift`` (a 0-dim tensor)."""
+        if shift is None:
+            return layer(h)
+        return layer.forward_with_step(h, layer.step + shift)  # type: ignore[attr-defined]
+
+    def frame(self, h: Tensor) -> Frame:
+        """The input frame at ``h`` (flat batch of samples)."""
+        flat = h.reshape((-1,) + self.shape)
+        return input_frame(self.manifold, flat, self.shape)
+
+    def riemannian(self, h: Tensor, g: Tensor) -> Tensor:
+        """The Riemannian gradient at ``h`` of an ambient gradient ``g`` (``g`` on flat spaces)."""
+        return g if self.manifold is None else self.manifold.egrad2rgrad(h, g)
 
 
 def _params(layer: Layer) -> list[Tensor]:
@@ -77,6 +112,14 @@ def _seeded(shape: tuple[int, ...], like: Tensor, seed: int) -> Tensor:
     return torch.randn(shape, dtype=like.dtype, generator=gen).to(like.device)
 
 
+def _perturbation(stack: _StudiedStack, h: Tensor, seed: int) -> Tensor:
+    """A seeded unit perturbation of ``h``, tangent on a manifold."""
+    delta = _seeded(tuple(h.shape), h, seed)
+    if stack.manifold is not None:
+        delta = stack.manifold.proj(h, delta)
+    return _normalised(delta)[0]
+
+
 def depth_profile(
     model: Layer | Iterable[Layer],
     x: Tensor,
@@ -85,41 +128,54 @@ def depth_profile(
     spectra: bool = True,
     dense_limit: int = DENSE_LIMIT,
     seed: int = 0,
+    manifold: Manifold | None = None,
+    sample_ndim: int | None = None,
 ) -> DepthProfile:
     r"""Per-layer amplification, gradients and the product bound of a stack of layers.
 
     For :math:`h_0 = x`, :math:`h_l = f_l(h_{l-1})`, :math:`J_l = \partial f_l / \partial h`
+    (on a manifold: the differential :math:`T_{h_{l-1}}M \to T_{h_l}M` in orthonormal frames)
     and :math:`e_l = \|J_l - I\|_2`, Weyl's inequality bounds the end-to-end Jacobian:
 
     .. math:: \prod_l (1 - e_l) \;\le\; \sigma_{\min}(J_L \cdots J_1) \;\le\;
               \sigma_{\max}(J_L \cdots J_1) \;\le\; \prod_l (1 + e_l),
 
-    and for a residual block :math:`y_l = h_{l-1} + a_l F_l(h_{l-1})` the gradient of the loss
-    with respect to its scale is :math:`\partial L / \partial a_l =
-    \langle \partial L / \partial y_l, F_l(h_{l-1})\rangle`.
+    and for each layer of the residual-step protocol with step :math:`h_l` the study reports
+    :math:`\partial L / \partial h_l` from autograd (for :math:`y = x + h F(x)` it equals
+    :math:`\langle \partial L / \partial y_l, F_l(x)\rangle`; for post-activation, dead-zone,
+    tangent and graph layers it is the derivative of their own update rule).
 
     Parameters
     ----------
     model : stack of layers
-        See :func:`stack_layers`. Residual blocks are recognised by ``.fn`` and ``.scale``.
-    x : Tensor, shape (B, d) or (..., d)
-        Input batch; features on the last axis.
+        See :func:`~manifres.nn.protocol.stack_layers`: an ``nn.Sequential``, a list, or a
+        stack with ``layers`` (such as :class:`~manifres.nn.TangentResidualStack`). Modules
+        with batch norm, dropout or instance norm in training mode are refused.
+    x : Tensor, shape (..., *sample_shape)
+        Input batch.
     loss_fn : callable, optional
         ``output -> scalar loss``. Default: :math:`L = \langle g, h_L\rangle / B` with a fixed
         standard normal ``g`` (seeded), so that :math:`\partial L / \partial h_L = g / B` and
         the gradients measure pure backward propagation.
     spectra : bool
-        Compute each layer's dense Jacobian (per sample, ``d <= dense_limit``) for the
-        residual norms, spectral radii, the product bound and the end-to-end singular values.
-        With ``False`` those fields are NaN and every layer may change shapes.
+        Compute each layer's dense Jacobian (per sample, at most ``dense_limit`` ambient
+        coordinates) for the residual norms, spectral radii, the product bound and the
+        end-to-end singular values. With ``False`` those fields are NaN and every layer may
+        change shapes.
     dense_limit : int
         As in :func:`jacobian_spectrum`.
     seed : int
         Seed of ``g`` and of the forward perturbation.
+    manifold : Manifold, optional
+        The manifold of the states (default: that of the first protocol layer, if any).
+    sample_ndim : int, optional
+        Trailing axes of one sample without a manifold (default: the first protocol layer's;
+        a graph layer bound to its graph declares the whole input; else 1).
 
     Returns
     -------
     DepthProfile
+        With ``dim`` entries per Jacobian: ``manifold.dim`` on a manifold.
 
     Raises
     ------
@@ -128,21 +184,29 @@ def depth_profile(
         :func:`jacobian_spectrum`).
     DTypeError
         If ``x`` is not float32/float64.
+    StabilityError
+        If the model holds a mode-dependent module in training mode.
 
     Notes
     -----
     * The backward pass runs layer by layer (each layer's own graph, ``torch.autograd.grad``
       with the cotangent renormalised to unit norm, its log scale carried alongside), so
       ``log10_grad_norms`` stays finite where the gradient underflows (a deep plain stack) and
-      nothing is written to the parameters' ``.grad``.
-    * ``scale_grads`` evaluates ``block.fn`` once more at each block's input. For a per-channel
-      (tensor) scale it is the derivative along a uniform change of all channels.
-    * ``forward_gain`` pushes a random unit perturbation through the stack (Jacobian-vector
-      products by the double-backward trick), renormalising after each layer.
-    * The end-to-end Jacobian is multiplied out with per-sample renormalisation; its smallest
-      singular value is resolved only while the condition number is below ``1 / eps``, and
-      the lower bound is checked only while every :math:`e_l < 1`. The bound check allows
-      :math:`10\,L\,d\,\varepsilon` in log space for rounding.
+      nothing is written to the parameters' ``.grad``. On a manifold the activation gradients
+      are Riemannian (projected onto the tangent spaces).
+    * ``step_grads``: each protocol layer runs as ``layer.forward_with_step(h, step + t)`` with a
+      scalar ``t = 0`` that autograd differentiates; for a per-channel step it is the
+      derivative along a uniform change of all channels. Layers that share one step (a
+      :class:`~manifres.nn.TangentResidualStack`) get their shares of its gradient, which sum
+      to the total.
+    * ``forward_gain`` pushes a random unit (tangent) perturbation through the stack
+      (Jacobian-vector products by the double-backward trick), renormalising after each layer.
+    * The end-to-end Jacobian is multiplied out in the manifold's frames (per-sample
+      renormalisation); its smallest singular value is resolved only while the condition
+      number is below ``1 / eps``, and the lower bound is checked only while every
+      :math:`e_l < 1`. The bound check allows :math:`10\,L\,d\,\varepsilon` in log space for
+      rounding. Per-layer :math:`e_l` and radii use the transported frame (a layer that only
+      transports has :math:`J_l = I`).
 
     Examples
     --------
@@ -154,10 +218,8 @@ def depth_profile(
     >>> prof.depth, prof.grad_norms.shape, bool(prof.bound_holds.all())
     (3, torch.Size([3]), True)
     """
-    check_floating(x, names=("x",))
-    if x.dim() < 1:
-        raise ShapeError("depth_profile: x must have at least one (feature) axis")
-    layers = stack_layers(model)
+    stack = _StudiedStack(model, x, manifold, sample_ndim, "depth_profile")
+    layers = stack.layers
     depth = len(layers)
     dtype, device = x.dtype, x.device
     nan = torch.tensor(math.nan, dtype=dtype, device=device)
@@ -165,23 +227,27 @@ def depth_profile(
     # ---------------------------------------------------------------- forward, one graph a layer
     ins: list[Tensor] = []
     outs: list[Tensor] = []
+    shifts: list[Tensor | None] = []
     gains: list[Tensor] = []
     h = x.detach()
-    delta, _ = _normalised(_seeded(tuple(x.shape), x, seed + 1))
+    delta = _perturbation(stack, h, seed + 1)
     for layer in layers:
-        lin = Linearisation(layer, h)
+        protocol = is_residual_step(layer)
+        shift = torch.zeros((), dtype=dtype, device=device, requires_grad=True) if protocol else None
+        lin = Linearisation(lambda z, lay=layer, s=shift: stack.call(lay, z, s), h)
         out = lin.y
         if spectra and tuple(out.shape) != tuple(h.shape):
             raise ShapeError(
                 f"depth_profile: layer {len(ins)} maps shape {tuple(h.shape)} to "
                 f"{tuple(out.shape)}; the spectra need square Jacobians (pass spectra=False)"
             )
-        if delta.shape != h.shape:
-            delta, _ = _normalised(_seeded(tuple(h.shape), x, seed + 1))
+        if delta.shape != h.shape:  # a layer changed the shape (spectra=False): start afresh
+            delta = _normalised(_seeded(tuple(h.shape), x, seed + 1))[0]
         delta, log_gain = _normalised(lin.jvp(delta).detach())
         gains.append(torch.exp(log_gain))
         ins.append(lin.x)
         outs.append(out)
+        shifts.append(shift)
         h = out.detach()
     act_norms = torch.stack([torch.linalg.vector_norm(t.detach()) for t in ins + [h]])
 
@@ -196,35 +262,39 @@ def depth_profile(
         (dy,) = torch.autograd.grad(loss, y, allow_unused=True)
     if dy is None:
         dy = torch.zeros_like(y)
-    cot, logscale = _normalised(dy.detach())
+    manifold_out = stack.manifold is not None and y.shape == x.shape
+    cot, logscale = _normalised((stack.riemannian(y.detach(), dy) if manifold_out else dy).detach())
     log_act_grad = [logscale]
     log_grad: list[Tensor] = [nan] * depth
     grad_cos: list[Tensor] = [nan] * max(depth - 1, 0)
     act_cos: list[Tensor] = [nan] * depth
-    scale_grads: list[Tensor] = [nan] * depth
+    step_grads: list[Tensor] = [nan] * depth
     prev_dir: Tensor | None = None
     prev_shapes: list[tuple[int, ...]] | None = None
     for l in range(depth - 1, -1, -1):
-        layer, hin, out = layers[l], ins[l], outs[l]
+        layer, hin, out, shift = layers[l], ins[l], outs[l], shifts[l]
         params = _params(layer)
+        inputs = [hin] + params + ([shift] if shift is not None else [])
         if out.requires_grad:
-            res = torch.autograd.grad(out, [hin] + params, grad_outputs=cot, allow_unused=True)
+            res = torch.autograd.grad(out, inputs, grad_outputs=cot, allow_unused=True)
         else:
-            res = (None,) * (1 + len(params))
+            res = (None,) * len(inputs)
         gin = res[0] if res[0] is not None else torch.zeros_like(hin)
-        if is_residual_block(layer):
-            with torch.no_grad():
-                fx = layer.fn(hin.detach())  # type: ignore[attr-defined]
-            scale_grads[l] = (cot * fx).sum().to(torch.float64) * torch.exp(logscale.to(torch.float64))
+        if shift is not None:
+            gs = res[-1] if res[-1] is not None else torch.zeros((), dtype=dtype, device=device)
+            step_grads[l] = gs.to(torch.float64) * torch.exp(logscale.to(torch.float64))
+        pgrads = list(res[1 : 1 + len(params)])
         shapes = [tuple(p.shape) for p in params]
         if params:
-            pdir, plog = _normalised(_flat(list(res[1:]), params))
+            pdir, plog = _normalised(_flat(pgrads, params))
             log_grad[l] = (plog + logscale) / _LN10
             if prev_dir is not None and shapes == prev_shapes:
                 grad_cos[l] = _cos(pdir, prev_dir)
             prev_dir, prev_shapes = pdir, shapes
         else:
             prev_dir, prev_shapes = None, None
+        if stack.manifold is not None and hin.shape == x.shape:
+            gin = stack.riemannian(hin.detach(), gin)
         new_cot, glog = _normalised(gin.detach())
         if new_cot.shape == cot.shape:
             act_cos[l] = _cos(new_cot, cot)
@@ -239,15 +309,15 @@ def depth_profile(
 
     # ---------------------------------------------------------------- spectra
     empty = torch.zeros(0, dtype=dtype, device=device)
-    batch = tuple(x.shape[:-1])
     if spectra:
-        res_norms, radii, log_up, log_lo, log_smax, log_smin, holds = _spectra(layers, ins, x, dense_limit)
+        res_norms, radii, log_up, log_lo, log_smax, log_smin, holds = _spectra(stack, ins, x, dense_limit)
     else:
         res_norms = radii = torch.full((depth,), math.nan, dtype=dtype, device=device)
-        log_up = log_lo = log_smax = log_smin = torch.full(batch, math.nan, dtype=dtype, device=device)
-        holds = torch.zeros(batch, dtype=torch.bool, device=device)
+        log_up = log_lo = log_smax = log_smin = torch.full(stack.batch, math.nan, dtype=dtype, device=device)
+        holds = torch.zeros(stack.batch, dtype=torch.bool, device=device)
     return DepthProfile(
         depth=depth,
+        dim=stack.dim,
         activation_norms=act_norms.detach(),
         forward_gain=torch.stack(gains).to(dtype) if gains else empty,
         grad_norms=from_log10(log10_grad),
@@ -256,7 +326,7 @@ def depth_profile(
         log10_activation_grad_norms=log10_act,
         grad_cosines=torch.stack(grad_cos).to(dtype) if grad_cos else empty,
         activation_grad_cosines=torch.stack(act_cos).to(dtype) if act_cos else empty,
-        scale_grads=torch.stack([s.to(dtype) for s in scale_grads]) if depth else empty,
+        step_grads=torch.stack([s.to(dtype) for s in step_grads]) if depth else empty,
         residual_norms=res_norms,
         spectral_radii=radii,
         log_upper_bound=log_up,
@@ -267,44 +337,48 @@ def depth_profile(
     )
 
 
-def _spectra(layers: list[Layer], ins: list[Tensor], x: Tensor, dense_limit: int) -> tuple[Tensor, ...]:
-    """Per-layer residual norms and radii, product bounds and end-to-end log singular values."""
-    batch = tuple(x.shape[:-1])
-    d = x.shape[-1]
-    dtype = x.dtype
-    b = math.prod(batch)
-    eye = torch.eye(d, dtype=dtype, device=x.device)
-    prod = eye.expand(b, d, d)
-    logscale = torch.zeros(b, dtype=dtype, device=x.device)
-    log_up = torch.zeros(b, dtype=dtype, device=x.device)
-    log_lo = torch.zeros(b, dtype=dtype, device=x.device)
+def _spectra(stack: _StudiedStack, ins: list[Tensor], x: Tensor, dense_limit: int) -> tuple[Tensor, ...]:
+    """Per-layer residual norms and radii, product bounds and end-to-end log singular values,
+    in the manifold's tangent frames (``k = dim`` coordinates per sample)."""
+    dtype, device = x.dtype, x.device
+    b = math.prod(stack.batch)
+    k = stack.dim
+    eye = torch.eye(k, dtype=dtype, device=device)
+    prod = eye.expand(b, k, k)
+    logscale = torch.zeros(b, dtype=dtype, device=device)
+    log_up = torch.zeros(b, dtype=dtype, device=device)
+    log_lo = torch.zeros(b, dtype=dtype, device=device)
     res_norms, radii = [], []
-    for layer, hin in zip(layers, ins, strict=True):
-        lin = _Linearised(layer, hin, None, "transport", 1, "depth_profile")
+    nd = None if stack.whole else len(stack.shape)
+    for layer, hin in zip(stack.layers, ins, strict=True):
+        lin = _Linearised(layer, hin.detach(), stack.manifold, "transport", nd, "depth_profile")
         if lin.size > dense_limit:
             raise ShapeError(
-                f"depth_profile: width {lin.size} is above the dense limit {dense_limit}; "
-                "pass spectra=False or raise dense_limit"
+                f"depth_profile: a sample has {lin.size} coordinates, above the dense limit "
+                f"{dense_limit}; pass spectra=False or raise dense_limit"
             )
-        jac = lin.dense()
-        e = torch.linalg.matrix_norm(jac - eye, ord=2)
+        jac = lin.ambient()
+        a_transport = lin.dense(jac)
+        # the product needs the same frame at each layer's output and the next layer's input
+        a_basis = a_transport if isinstance(lin.fx, IdentityFrame) else lin.dense(jac, stack.frame(lin.y))
+        e = torch.linalg.matrix_norm(a_transport - eye, ord=2)
         res_norms.append(e.amax())
-        radii.append(torch.linalg.eigvals(jac).abs().amax())
+        radii.append(torch.linalg.eigvals(a_transport).abs().amax())
         log_up = log_up + torch.log1p(e)
         log_lo = log_lo + torch.where(e < 1, torch.log1p(-e.clamp(max=1)), -torch.inf)
-        prod = jac @ prod
+        prod = a_basis @ prod
         s = torch.linalg.matrix_norm(prod)
         prod = prod / torch.where(s > 0, s, 1.0)[:, None, None]
         logscale = logscale + torch.log(s)
     sv = torch.linalg.svdvals(prod)
     log_smax = torch.log(sv[:, 0]) + logscale
     log_smin = torch.log(sv[:, -1]) + logscale
-    tol = 10.0 * max(len(layers), 1) * d * torch.finfo(dtype).eps
+    tol = 10.0 * max(len(stack.layers), 1) * k * torch.finfo(dtype).eps
     holds = (log_smax <= log_up + tol) & ((log_smin >= log_lo - tol) | torch.isinf(log_lo))
-    depth = len(layers)
+    depth = len(stack.layers)
 
     def shaped(t: Tensor) -> Tensor:
-        return t.reshape(batch)
+        return t.reshape(stack.batch)
 
     return (
         torch.stack(res_norms) if depth else torch.zeros(0, dtype=dtype),
@@ -323,10 +397,12 @@ def lyapunov_exponents(
     *,
     k: int | None = None,
     seed: int = 0,
+    manifold: Manifold | None = None,
+    sample_ndim: int | None = None,
 ) -> LyapunovSpectrum:
     r"""Lyapunov-style growth rates of a stack by the QR (Benettin) method.
 
-    With :math:`Q_0` a random orthonormal ``d x k`` frame,
+    With :math:`Q_0` a random orthonormal ``D x k`` frame of tangent vectors,
 
     .. math:: J_l Q_{l-1} = Q_l R_l, \qquad
               \lambda_i = \frac1L \sum_{l=1}^L \log |(R_l)_{ii}|,
@@ -338,30 +414,33 @@ def lyapunov_exponents(
     Parameters
     ----------
     model : stack of layers
-        See :func:`stack_layers`; every layer must keep the shape ``(..., d)``.
-    x : Tensor, shape (..., d)
+        See :func:`~manifres.nn.protocol.stack_layers`; every layer must keep the shape.
+    x : Tensor, shape (..., *sample_shape)
         Input batch.
     k : int, optional
-        Number of directions (default ``d``).
+        Number of directions (default: the dimension, ``manifold.dim`` on a manifold).
     seed : int
         Seed of :math:`Q_0`.
+    manifold, sample_ndim
+        As in :func:`depth_profile`.
 
     Returns
     -------
     LyapunovSpectrum
-        Batch means of the exponents (sorted decreasing) and of the cumulative sums.
 
     Raises
     ------
     ShapeError
-        If a layer changes the shape, or ``k`` is not in ``[1, d]``.
-    DTypeError
-        If ``x`` is not float32/float64.
+        If a layer changes the shape, or ``k`` is outside ``[1, dim]``.
+    StabilityError
+        If the model holds a mode-dependent module in training mode.
 
     Notes
     -----
-    Costs ``k`` Jacobian-vector products (one double-backward pass on ``k`` copies of the batch) and a
-    ``d x k`` QR per layer: no Jacobian is formed and nothing overflows however deep the stack.
+    Costs ``k`` Jacobian-vector products (one double-backward pass on ``k`` copies of the batch,
+    or ``k`` products on one graph for a state that is the whole input) and a ``D x k`` QR per
+    layer: no Jacobian is formed and nothing overflows however deep the stack. On a manifold
+    the directions are tangent, so the exponents are those of the Riemannian differentials.
 
     Examples
     --------
@@ -370,32 +449,40 @@ def lyapunov_exponents(
     >>> lyapunov_exponents(stack, torch.ones(1, 3, dtype=torch.float64)).exponents
     tensor([0.6931, 0.6931, 0.6931], dtype=torch.float64)
     """
-    check_floating(x, names=("x",))
-    if x.dim() < 1:
-        raise ShapeError("lyapunov_exponents: x must have at least one (feature) axis")
-    layers = stack_layers(model)
-    d = x.shape[-1]
-    k = d if k is None else int(k)
-    if not 1 <= k <= d:
-        raise ShapeError(f"lyapunov_exponents: k must be in [1, {d}], got {k}")
-    h = x.detach().reshape(-1, d)
+    stack = _StudiedStack(model, x, manifold, sample_ndim, "lyapunov_exponents")
+    dim = stack.dim
+    k = dim if k is None else check_int(k, "k", "lyapunov_exponents")
+    if not 1 <= k <= dim:
+        raise ShapeError(f"lyapunov_exponents: k must be in [1, {dim}], got {k}")
+    shape, d = stack.shape, stack.size
+    h = x.detach().reshape((-1,) + shape)
     b = h.shape[0]
-    q = torch.linalg.qr(_seeded((b, d, k), x, seed)).Q
+    coords = torch.linalg.qr(_seeded((b, dim, k), x, seed)).Q  # (b, dim, k)
+    frame = stack.frame(h)
+    q = torch.stack([frame.apply(coords[:, :, i]) for i in range(k)], dim=1).reshape(b, k, d)
     logs = []
-    for i, layer in enumerate(layers):
-        hk = h.unsqueeze(1).expand(b, k, d).reshape(b * k, d)
-        lin = Linearisation(layer, hk)
-        out = lin.y.detach()
-        if tuple(out.shape) != (b * k, d):
-            raise ShapeError(
-                f"lyapunov_exponents: layer {i} maps shape (..., {d}) to {tuple(out.shape)}; "
-                "every layer must keep the shape"
-            )
-        z = lin.jvp(q.transpose(1, 2).reshape(b * k, d)).detach()
-        q, r = torch.linalg.qr(z.reshape(b, k, d).transpose(1, 2))
+    for i, layer in enumerate(stack.layers):
+        if stack.whole:
+            lin = Linearisation(layer, h.reshape(x.shape))
+            z = torch.stack([lin.jvp(q[0, j].reshape(x.shape)).detach().reshape(d) for j in range(k)])[None]
+            out = lin.y.detach().reshape((1,) + shape)
+        else:
+            hk = h.unsqueeze(1).expand((b, k) + shape).reshape((b * k,) + shape)
+            lin = Linearisation(layer, hk)
+            if tuple(lin.y.shape) != tuple(hk.shape):
+                raise ShapeError(
+                    f"lyapunov_exponents: layer {i} maps shape (..., {', '.join(map(str, shape))}) to "
+                    f"{tuple(lin.y.shape)}; every layer must keep the shape"
+                )
+            z = lin.jvp(q.reshape((b * k,) + shape)).detach().reshape(b, k, d)
+            out = lin.y.detach().reshape((b, k) + shape)[:, 0]
+        if z.shape[-1] != d:
+            raise ShapeError(f"lyapunov_exponents: layer {i} changes the shape; every layer must keep it")
+        qm, r = torch.linalg.qr(z.transpose(1, 2))
+        q = qm.transpose(1, 2)
         logs.append(torch.log(torch.diagonal(r, dim1=-2, dim2=-1).abs()))
-        h = out.reshape(b, k, d)[:, 0]
-    depth = len(layers)
+        h = out
+    depth = len(stack.layers)
     if depth == 0:
         zeros = torch.zeros(k, dtype=x.dtype, device=x.device)
         return LyapunovSpectrum(exponents=zeros, cumulative=zeros[:0, None], depth=0)

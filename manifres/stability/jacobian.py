@@ -6,13 +6,15 @@ import math
 from collections.abc import Callable
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from .._validation import check_floating
-from ..errors import ShapeError, UnknownChoiceError
+from .._validation import check_choice, check_floating, check_int
+from ..errors import ShapeError, StabilityError
 from ..manifolds.base import Manifold
-from ._autodiff import Linearisation, jacobian
-from .frames import _Frame, _frame, _IdentityFrame, _output_frame
+from ..manifolds.frames import Frame, IdentityFrame
+from ..nn.protocol import is_residual_step
+from ._autodiff import Linearisation, jacobian, jacobian_whole
+from .frames import input_frame, output_frame
 from .krylov import arnoldi, golub_kahan
 from .results import JacobianSpectrum
 
@@ -27,8 +29,78 @@ METHODS = ("dense", "matrix_free")
 Block = Callable[[Tensor], Tensor]
 
 
+_MODE_DEPENDENT = (
+    nn.modules.batchnorm._BatchNorm,
+    nn.modules.dropout._DropoutNd,
+    nn.modules.instancenorm._InstanceNorm,
+)
+
+
+def require_eval_mode(model: object, who: str) -> None:
+    """Refuse a model with a submodule whose training mode changes the map or its state.
+
+    In training mode, batch norm uses (and updates) batch statistics and dropout is random:
+    the studies would analyse another map than the model's and move its running statistics.
+
+    Raises
+    ------
+    StabilityError
+        Naming the first such submodule and the fix (``model.eval()``).
+    """
+    if not isinstance(model, nn.Module):
+        return
+    for name, m in model.named_modules():
+        if m.training and isinstance(m, _MODE_DEPENDENT):
+            where = f" ({name})" if name else ""
+            raise StabilityError(
+                f"{who}: {type(m).__name__}{where} is in training mode, where it uses batch "
+                "statistics (or randomness) and updates its state; the study would analyse another "
+                "map. Call model.eval() first"
+            )
+
+
+
+
+def sample_shape(
+    x: Tensor, manifold: Manifold | None, sample_ndim: int | None, who: str
+) -> tuple[int, ...]:
+    """The shape of one sample: the manifold's point shape, or the last ``sample_ndim`` axes
+    (``None``: the whole of ``x`` is one state)."""
+    if manifold is not None:
+        shape = tuple(manifold.point_shape)
+    else:
+        nd = x.dim() if sample_ndim is None else check_int(sample_ndim, "sample_ndim", who, minimum=1)
+        if nd > x.dim() or nd < 1:
+            raise ShapeError(f"{who}: sample_ndim must be between 1 and x.dim() = {x.dim()}, got {nd}")
+        shape = tuple(x.shape[x.dim() - nd :])
+    nd = len(shape)
+    if x.dim() < nd or tuple(x.shape[x.dim() - nd :]) != shape:
+        raise ShapeError(
+            f"{who}: x must have shape (..., {', '.join(map(str, shape))}) for {manifold!r}, "
+            f"got {tuple(x.shape)}"
+        )
+    return shape
+
+
+def study_geometry(block: object, manifold: Manifold | None, sample_ndim: int | None) -> tuple:
+    """``(manifold, sample_ndim)`` for a block: the explicit arguments, else the block's own
+    (residual-step protocol: ``manifold`` and ``sample_ndim``, where ``None`` means that the
+    whole input is one state), else flat features on the last axis (``1``). A returned
+    ``sample_ndim`` of ``None`` means the whole input."""
+    if manifold is None:
+        own = getattr(block, "manifold", None)
+        manifold = own if isinstance(own, Manifold) else None
+    if manifold is None and sample_ndim is None:
+        sample_ndim = getattr(block, "sample_ndim", 1) if is_residual_step(block) else 1
+    return manifold, sample_ndim
+
+
 class _Linearised:
-    """A block seen as a map on flat samples ``(B, *sample_shape)``, with its tangent frames."""
+    """A block seen as a map on flat samples ``(B, *sample_shape)``, with its tangent frames.
+
+    Per-sample blocks are called on batches (the dense Jacobian replicates the batch); a block
+    whose whole input is one state (``whole``) is called on the input's own shape.
+    """
 
     def __init__(
         self,
@@ -40,25 +112,16 @@ class _Linearised:
         who: str,
     ) -> None:
         check_floating(x, names=("x",))
-        if manifold is not None:
-            shape = tuple(manifold.point_shape)
-        else:
-            nd = 1 if sample_ndim is None else int(sample_ndim)
-            if nd < 1 or nd > x.dim():
-                raise ShapeError(f"{who}: sample_ndim must be between 1 and x.dim() = {x.dim()}, got {nd}")
-            shape = tuple(x.shape[x.dim() - nd :])
+        shape = sample_shape(x, manifold, sample_ndim, who)
         nd = len(shape)
-        if x.dim() < nd or tuple(x.shape[x.dim() - nd :]) != shape:
-            raise ShapeError(
-                f"{who}: x must have shape (..., {', '.join(map(str, shape))}) for {manifold!r}, "
-                f"got {tuple(x.shape)}"
-            )
         self.block = block
         self.shape = shape
+        self.whole = nd == x.dim()
+        self.input_shape = tuple(x.shape)
         self.batch = tuple(x.shape[: x.dim() - nd])
         self.x = x.detach().reshape((-1,) + shape)
         with torch.no_grad():
-            y = block(self.x)
+            y = self.call(self.x)
         if not isinstance(y, Tensor):
             raise ShapeError(f"{who}: the block must return a Tensor, got {type(y).__name__}")
         if tuple(y.shape) != tuple(self.x.shape):
@@ -69,26 +132,39 @@ class _Linearised:
             )
         self.y = y.detach()
         self.size = math.prod(shape)
-        self.fx: _Frame = _frame(manifold, self.x, shape)
-        self.fy: _Frame = _output_frame(manifold, self.fx, self.y, frame)
+        self.fx: Frame = input_frame(manifold, self.x, shape)
+        self.fy: Frame = output_frame(manifold, self.fx, self.y, frame)
         self.k = self.fx.k
-        self.identity = isinstance(self.fx, _IdentityFrame)
+        self.identity = isinstance(self.fx, IdentityFrame)
 
-    def dense(self) -> Tensor:
-        """Jacobian in tangent coordinates, shape ``(B, k, k)``."""
+    def call(self, z: Tensor) -> Tensor:
+        """The block on a flat batch ``(B, *shape)``."""
+        if self.whole:
+            return self.block(z.reshape(self.input_shape)).reshape((1,) + self.shape)
+        return self.block(z)
+
+    def ambient(self) -> Tensor:
+        """Ambient Jacobian, shape ``(B, D, D)``."""
         b, d = self.x.shape[0], self.size
+        if self.whole:
+            return jacobian_whole(self.block, self.x.reshape(self.input_shape))
 
         def flat(z: Tensor) -> Tensor:
             return self.block(z.reshape((-1,) + self.shape)).reshape(-1, d)
 
-        jac = jacobian(flat, self.x.reshape(b, d))
+        return jacobian(flat, self.x.reshape(b, d))
+
+    def dense(self, jac: Tensor | None = None, fy: Frame | None = None) -> Tensor:
+        """Jacobian in tangent coordinates, shape ``(B, k, k)`` (output frame ``fy``)."""
+        jac = self.ambient() if jac is None else jac
         if self.identity:
             return jac
-        return self.fy.matrix().transpose(1, 2) @ jac @ self.fx.matrix()
+        fy = self.fy if fy is None else fy
+        return fy.matrix().transpose(1, 2) @ jac @ self.fx.matrix()
 
     def operators(self) -> tuple[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]]:
         """Matrix-free ``c -> A c`` and ``c -> A^T c`` on tangent coordinates ``(B, k)``."""
-        lin = Linearisation(self.block, self.x)
+        lin = Linearisation(self.call, self.x)
 
         def matvec(c: Tensor) -> Tensor:
             return self.fy.coords(lin.jvp(self.fx.apply(c)))
@@ -128,8 +204,10 @@ def jacobian_spectrum(
     Parameters
     ----------
     block : callable
-        A module or function mapping ``(B, *sample_shape)`` to the same shape. Samples must be
-        processed independently (no batch statistics: put batch-norm in eval mode).
+        A module or function mapping ``(B, *sample_shape)`` to the same shape (or, for a
+        state that is the whole input, ``x.shape`` to itself). Samples must be processed
+        independently: a module with batch norm, dropout or instance norm in training mode is
+        refused (call ``model.eval()``); nothing in the block is modified.
     x : Tensor, shape (..., *sample_shape)
         Points at which to linearise; the leading axes are a batch.
     method : {"dense", "matrix_free"}
@@ -140,19 +218,22 @@ def jacobian_spectrum(
         Arnoldi for eigenvalues.
     manifold : Manifold, optional
         Restrict the Jacobian to tangent spaces of this manifold. Defaults to
-        ``block.manifold`` when the block has one (e.g. ``manifres.nn.TangentResidual``).
+        ``block.manifold`` when the block has one (every layer of the residual-step protocol,
+        e.g. ``manifres.nn.TangentResidual``).
     frame : {"transport", "basis"}
         Frame at the output point: ``"transport"`` (default) carries the frame at ``x`` to
         ``y`` by parallel transport, so :math:`A = I` for a block that only transports and the
-        eigenvalues are frame-independent; ``"basis"`` uses :func:`tangent_basis` at ``y``
-        (the left-translated frame on :math:`SO(n)`). Singular values do not depend on it.
+        eigenvalues are frame-independent; ``"basis"`` uses the manifold's own frame
+        (:meth:`manifres.Manifold.tangent_frame`) at ``y``. Singular values do not depend on it.
     steps : int
         Krylov steps of the matrix-free path (capped at the dimension; at the dimension the
         values are exact up to rounding).
     sample_ndim : int, optional
-        Without a manifold: number of trailing axes forming one sample (default 1). Use
-        ``x.dim()`` to treat the whole of ``x`` as one sample (e.g. a graph layer on ``(N, d)``
-        node features, whose Jacobian couples the nodes).
+        Without a manifold: number of trailing axes forming one sample. Default: the block's
+        own ``sample_ndim`` (residual-step protocol; ``None`` there means the whole input, as
+        for a graph layer bound to its graph), else 1. ``x.dim()`` treats the whole of ``x``
+        as one state (e.g. a graph layer on ``(N, d)`` node features, whose Jacobian couples
+        the nodes); the block is then called on ``x.shape`` itself.
     dense_limit : int
         Largest number of coordinates per sample accepted by the dense path.
     seed : int
@@ -174,6 +255,8 @@ def jacobian_spectrum(
         For an unknown ``method`` or ``frame``.
     DTypeError
         If ``x`` is not float32/float64.
+    StabilityError
+        If the block holds batch norm, dropout or instance norm in training mode.
 
     Notes
     -----
@@ -202,14 +285,16 @@ def jacobian_spectrum(
     >>> spec.singular_values, spec.residual_norm
     (tensor([1.1180, 1.1180], dtype=torch.float64), tensor(0.5000, dtype=torch.float64))
     """
-    if method not in METHODS:
-        raise UnknownChoiceError(f"unknown method {method!r}; valid names: {', '.join(METHODS)}")
-    if manifold is None:
-        manifold = getattr(block, "manifold", None)
-        if manifold is not None and not isinstance(manifold, Manifold):
-            manifold = None
-    lin = _Linearised(block, x, manifold, frame, sample_ndim, "jacobian_spectrum")
-    if method == "dense":
+    who = "jacobian_spectrum"
+    check_choice(method, METHODS, "method", who)
+    require_eval_mode(block, who)
+    manifold, sample_ndim = study_geometry(block, manifold, sample_ndim)
+    lin = _Linearised(block, x, manifold, frame, sample_ndim, who)
+    if lin.x.shape[0] == 0:  # an empty batch: empty results of the right shapes
+        a = lin.x.new_zeros(0, lin.k, lin.k)
+        ev = rev = torch.linalg.eigvals(a)
+        sv = rsv = a.new_zeros(0, lin.k)
+    elif method == "dense":
         if lin.size > dense_limit:
             raise ShapeError(
                 f"jacobian_spectrum: a sample has {lin.size} coordinates, above the dense limit "

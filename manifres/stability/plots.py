@@ -301,7 +301,7 @@ def plot_scale_sweep(sweep: ScaleSweep, title: str | None = None) -> Figure:
     """
     fig = _figure(3, width=4.8, height=4.0)
     ax, bx, cx = fig.axes
-    a = _np(sweep.scales)
+    a = _np(sweep.steps)
     ax.plot(a, _np(sweep.max_residual_norm), color=_RED, marker=".", label=r"$\max_l\|J_l - I\|_2$")
     ax.plot(a, _np(sweep.max_spectral_radius), color=_BLUE, marker=".", label=r"$\max_l\rho(J_l)$")
     ax.axhline(1, color=_GREY, ls="--", lw=1)
@@ -359,7 +359,7 @@ def plot_plain_vs_residual(cmp: PlainResidualComparison, title: str | None = Non
     act = cmp.activation
     for vals, color, name, dy in (
         (cmp.plain_log10_grad_norm, _RED, f"plain  h = {act}(W h + b)", -14),
-        (cmp.residual_log10_grad_norm, _BLUE, f"residual  h = h + {cmp.scale:g} {act}(W h + b)", 6),
+        (cmp.residual_log10_grad_norm, _BLUE, f"residual  h = h + {cmp.step:g} {act}(W h + b)", 6),
     ):
         v = _np(vals)
         ax.plot(d, v, color=color, marker="o", label=name)

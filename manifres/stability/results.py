@@ -34,6 +34,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .._deprecation import warn_renamed
+
 __all__ = [
     "to_plain",
     "JacobianSpectrum",
@@ -231,9 +233,13 @@ class DepthProfile(_Record):
         parameter shapes differ).
     activation_grad_cosines : Tensor, shape (L,)
         Cosine between :math:`\partial L / \partial h_{l-1}` and :math:`\partial L / \partial h_l`.
-    scale_grads : Tensor, shape (L,)
-        :math:`\partial L / \partial a_l = \langle \partial L / \partial y_l, F_l(x_l)\rangle`
-        for residual blocks (a ``.fn`` and a ``.scale``), NaN for other layers.
+    dim : int
+        Coordinates per sample of each Jacobian: ``manifold.dim`` on a manifold (tangent
+        frames), else the number of features of one sample.
+    step_grads : Tensor, shape (L,)
+        :math:`\partial L / \partial h_l`, the derivative of the loss with respect to each
+        layer's step (autograd, for every layer of the residual-step protocol; NaN for other
+        layers). Deprecated alias: ``scale_grads``.
     residual_norms : Tensor, shape (L,)
         :math:`e_l = \max_b \|J_l - I\|_2` over the batch (NaN when spectra were skipped).
     spectral_radii : Tensor, shape (L,)
@@ -252,6 +258,7 @@ class DepthProfile(_Record):
     """
 
     depth: int
+    dim: int
     activation_norms: Tensor
     forward_gain: Tensor
     grad_norms: Tensor
@@ -260,7 +267,7 @@ class DepthProfile(_Record):
     log10_activation_grad_norms: Tensor
     grad_cosines: Tensor
     activation_grad_cosines: Tensor
-    scale_grads: Tensor
+    step_grads: Tensor
     residual_norms: Tensor
     spectral_radii: Tensor
     log_upper_bound: Tensor
@@ -269,16 +276,24 @@ class DepthProfile(_Record):
     log_sigma_min: Tensor
     bound_holds: Tensor
 
+    @property
+    def scale_grads(self) -> Tensor:
+        """Deprecated alias of :attr:`step_grads`."""
+        warn_renamed("DepthProfile", "scale_grads", "step_grads")
+        return self.step_grads
+
 
 @dataclass(frozen=True, eq=False)
 class ScaleSweep(_Record):
-    r"""How a residual stack's stability measures change with the residual scale ``a``.
+    r"""How a residual stack's stability measures change with its step ``h`` (the residual
+    scale).
 
-    Every field but ``scales`` and ``profiles`` has shape ``(S,)``, one entry per scale.
+    Every field but ``steps`` and ``profiles`` has shape ``(S,)``, one entry per step.
 
     Attributes
     ----------
-    scales : Tensor, shape (S,)
+    steps : Tensor, shape (S,)
+        The steps swept (deprecated alias: ``scales``).
     max_residual_norm : Tensor
         :math:`\max_l e_l = \max_l \|J_l - I\|_2`.
     max_spectral_radius : Tensor
@@ -292,15 +307,15 @@ class ScaleSweep(_Record):
         Mean cosine between consecutive layers' parameter gradients.
     anti_aligned_fraction : Tensor
         Fraction of consecutive layer pairs whose parameter gradients have a negative cosine.
-    mean_abs_scale_grad : Tensor
-        Mean over layers of :math:`|\partial L / \partial a_l|`.
-    scale_grad_sign_flips : Tensor
-        Fraction of consecutive layers whose scale gradients have opposite signs.
+    mean_abs_step_grad : Tensor
+        Mean over layers of :math:`|\partial L / \partial h_l|`.
+    step_grad_sign_flips : Tensor
+        Fraction of consecutive layers whose step gradients have opposite signs.
     profiles : tuple of DepthProfile
-        The full profile at each scale.
+        The full profile at each step.
     """
 
-    scales: Tensor
+    steps: Tensor
     max_residual_norm: Tensor
     max_spectral_radius: Tensor
     log_sigma_max: Tensor
@@ -310,9 +325,27 @@ class ScaleSweep(_Record):
     log10_first_layer_grad_norm: Tensor
     mean_grad_cosine: Tensor
     anti_aligned_fraction: Tensor
-    mean_abs_scale_grad: Tensor
-    scale_grad_sign_flips: Tensor
+    mean_abs_step_grad: Tensor
+    step_grad_sign_flips: Tensor
     profiles: tuple[DepthProfile, ...]
+
+    @property
+    def scales(self) -> Tensor:
+        """Deprecated alias of :attr:`steps`."""
+        warn_renamed("ScaleSweep", "scales", "steps")
+        return self.steps
+
+    @property
+    def mean_abs_scale_grad(self) -> Tensor:
+        """Deprecated alias of :attr:`mean_abs_step_grad`."""
+        warn_renamed("ScaleSweep", "mean_abs_scale_grad", "mean_abs_step_grad")
+        return self.mean_abs_step_grad
+
+    @property
+    def scale_grad_sign_flips(self) -> Tensor:
+        """Deprecated alias of :attr:`step_grad_sign_flips`."""
+        warn_renamed("ScaleSweep", "scale_grad_sign_flips", "step_grad_sign_flips")
+        return self.step_grad_sign_flips
 
 
 @dataclass(frozen=True, eq=False)
@@ -320,14 +353,14 @@ class PlainResidualComparison(_Record):
     r"""First-layer gradient norms of a plain and a residual stack against depth.
 
     Both stacks share widths, weights and inputs: plain layers compute
-    :math:`h \mapsto \phi(W_l h + b_l)`, residual ones :math:`h \mapsto h + a\,\phi(W_l h + b_l)`.
+    :math:`h \mapsto \phi(W_l h + b_l)`, residual ones :math:`h \mapsto h + h_s\,\phi(W_l h + b_l)`.
 
     Attributes
     ----------
     depths : list of int
     width : int
-    scale : float
-        The residual scale ``a``.
+    step : float
+        The residual step :math:`h_s` (deprecated alias: ``scale``).
     activation : str
     plain_grad_norm, residual_grad_norm : Tensor, shape (len(depths),)
         Norm of the loss gradient with respect to the first layer's parameters (0 where it
@@ -341,7 +374,7 @@ class PlainResidualComparison(_Record):
 
     depths: list[int]
     width: int
-    scale: float
+    step: float
     activation: str
     plain_grad_norm: Tensor
     residual_grad_norm: Tensor
@@ -349,6 +382,12 @@ class PlainResidualComparison(_Record):
     residual_log10_grad_norm: Tensor
     plain_output_norm: Tensor
     residual_output_norm: Tensor
+
+    @property
+    def scale(self) -> float:
+        """Deprecated alias of :attr:`step`."""
+        warn_renamed("PlainResidualComparison", "scale", "step")
+        return self.step
 
 
 @dataclass(frozen=True, eq=False)

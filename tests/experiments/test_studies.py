@@ -78,7 +78,7 @@ def test_step_reaches_the_model():
 def test_scale_study_grid_is_log_spaced():
     sweep = scale_study(min_step=0.01, max_step=1.0, **{**TINY["scale"], "num_steps": 3})
     expected = torch.tensor([0.01, 0.1, 1.0], dtype=torch.float64)
-    torch.testing.assert_close(sweep.results["sweep"].scales, expected)
+    torch.testing.assert_close(sweep.results["sweep"].steps, expected)
 
 
 def test_activation_from_the_registry():

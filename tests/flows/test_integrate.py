@@ -15,12 +15,8 @@ import manifres
 from manifres.errors import DTypeError, ParameterError, ShapeError, UnknownChoiceError
 from manifres.flows import (
     METHODS,
-    FlowStack,
-    FlowStep,
-    RKMKLayer,
     get_stepper,
     integrate,
-    lie_action,
     problems,
 )
 from manifres.manifolds.base import Manifold
@@ -28,6 +24,7 @@ from manifres.nn import (
     AmbientMLPField,
     LieAlgebraField,
     LinearField,
+    TangentResidual,
     TangentResidualStack,
     evaluate_field,
 )
@@ -87,7 +84,7 @@ class WrappedSphere(Manifold):
 
 class SphereWithAction(WrappedSphere):
     def lie_action(self):
-        return lie_action(self.inner)
+        return self.inner.lie_action()
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -101,12 +98,12 @@ def test_unknown_method_and_retraction_errors():
         integrate(S, F, x, 1.0, 4, retraction="cayley")
     with pytest.raises(UnknownChoiceError, match="method='euler' only"):
         integrate(S, F, x, 1.0, 4, method="rkmk4", retraction="projective")
-    with pytest.raises(UnknownChoiceError, match="has none"):
+    with pytest.raises(UnknownChoiceError, match="has no Lie-group action"):
         integrate(WrappedSphere(), F, x, 1.0, 4, method="rkmk2")
     with pytest.raises(UnknownChoiceError, match="euler"):
-        FlowStep(WrappedSphere(), F, 0.1, method="cf4")
-    with pytest.raises(UnknownChoiceError, match="valid orders: 2, 4"):
-        RKMKLayer(S, F, 0.1, order=3)
+        TangentResidual(WrappedSphere(), F, 0.1, method="cf4")
+    with pytest.raises(UnknownChoiceError, match="valid orders: 2, 4"), pytest.warns(DeprecationWarning):
+        manifres.flows.RKMKLayer(S, F, 0.1, order=3)
     with pytest.raises(TypeError, match="Manifold"):
         integrate(None, F, x, 1.0, 4)
 
@@ -127,7 +124,7 @@ def test_bad_times_steps_and_shapes(dtype):
     with pytest.raises(ShapeError, match="returned"):
         integrate(S, lambda x: x[..., :2], x, 1.0, 4, method="rkmk4")
     with pytest.raises(ParameterError, match="finite"):
-        FlowStep(S, F, math.inf)
+        TangentResidual(S, F, math.inf, method="rkmk4")
     other = torch.float64 if dtype == torch.float32 else torch.float32
     with pytest.raises(DTypeError):
         integrate(S, AmbientMLPField(S).to(other), x, 1.0, 2, method="cf4")
@@ -245,14 +242,14 @@ def test_flow_layers_match_integrate(dtype, method):
     F = AmbientMLPField(S, hidden=4, depth=1, time_dependent=True).to(dtype)
     x0 = S.random(3, dtype=dtype, generator=gen())
     ref = integrate(S, F, x0, 0.6, 3, method=method, return_trajectory=True)
-    step = FlowStep(S, F, 0.2, method=method)
+    step = TangentResidual(S, F, 0.2, method=method)
     y = x0
     for k in range(3):
         y = step(y, t=0.2 * k)
         assert torch.allclose(y, ref[k + 1], atol=tol(dtype, 1e-7, 1e-15), rtol=0)
-    stack = FlowStack(S, F, 0.2, method=method, depth=3, return_trajectory=True)
+    stack = TangentResidualStack(S, F, 0.2, method=method, depth=3, return_trajectory=True)
     assert torch.allclose(stack(x0), ref, atol=tol(dtype, 1e-7, 1e-15), rtol=0)
-    per_layer = FlowStack(S, [F, F, F], 0.2, method=method)
+    per_layer = TangentResidualStack(S, [F, F, F], 0.2, method=method)
     assert torch.allclose(per_layer(x0), ref[-1], atol=tol(dtype, 1e-7, 1e-15), rtol=0)
 
 
@@ -264,19 +261,19 @@ def test_euler_stack_equals_integrate_with_retraction(dtype):
     ref = integrate(S, F, x0, 1.0, 5, retraction="projective")
     out = TangentResidualStack(S, F, 0.2, depth=5, retraction="projective")(x0)
     assert torch.allclose(out, ref, atol=tol(dtype, 1e-7, 1e-15), rtol=0)
-    assert "retraction='projective'" in repr(FlowStep(S, F, 0.2, "euler", "projective"))
+    assert "retraction='projective'" in repr(TangentResidual(S, F, 0.2, retraction="projective"))
 
 
 def test_flow_layer_repr_pickle_and_learned_step():
     torch.manual_seed(0)
     S = manifres.Sphere(2)
     F = AmbientMLPField(S, hidden=4, depth=1)
-    layer = RKMKLayer(S, F, 0.25, order=2, learn_step=True)
+    layer = TangentResidual(S, F, 0.25, learn_step=True, method="rkmk2")
     assert "method='rkmk2'" in repr(layer) and "step=learned" in repr(layer)
     x = S.random(4)
     layer(x).sum().backward()
     assert layer.step.grad is not None and torch.isfinite(layer.step.grad)
-    stack = FlowStack(S, F, 0.1, method="cf4", depth=2)
+    stack = TangentResidualStack(S, F, 0.1, method="cf4", depth=2)
     assert "method='cf4'" in repr(stack) and "step=0.1" in repr(stack)
     for clone in (copy.deepcopy(stack), pickle.loads(pickle.dumps(stack))):
         assert torch.equal(clone(x), stack(x))
@@ -347,3 +344,20 @@ def test_cuda_matches_cpu(method):
         gpu = integrate(M, copy.deepcopy(F).cuda(), x0.cuda(), 1.0, 10, method=method)
         assert gpu.device.type == "cuda"
         assert torch.allclose(gpu.cpu(), cpu, atol=1e-12, rtol=0)
+
+
+def test_deprecated_flow_layer_names_warn_and_build_tangent_layers():
+    S = manifres.Sphere(2)
+    F = AmbientMLPField(S, hidden=4, depth=1)
+    x = S.random(3)
+    with pytest.warns(DeprecationWarning, match="FlowStep"):
+        old = manifres.flows.FlowStep(S, F, 0.2, method="cf4")
+    assert isinstance(old, TangentResidual) and old.method == "cf4"
+    assert torch.equal(old(x), TangentResidual(S, F, 0.2, method="cf4")(x))
+    with pytest.warns(DeprecationWarning, match="FlowStack"):
+        stack = manifres.flows.FlowStack(S, F, 0.2, method="rkmk2", depth=2)
+    assert isinstance(stack, TangentResidualStack) and len(stack.layers) == 2
+    with pytest.warns(DeprecationWarning, match="RKMKLayer"):
+        assert manifres.flows.RKMKLayer(S, F, 0.2, order=4).method == "rkmk4"
+    with pytest.warns(DeprecationWarning, match="lie_action"):
+        assert type(manifres.flows.lie_action(S)) is type(S.lie_action())

@@ -38,26 +38,26 @@ def test_exported():
 def test_residual_formula_and_attributes(dtype):
     torch.manual_seed(0)
     fn = nn.Linear(4, 4)
-    block = Residual(fn, scale=0.25).to(dtype)
+    block = Residual(fn, step=0.25).to(dtype)
     x = torch.randn(5, 4, dtype=dtype)
     y = block(x)
     assert y.dtype == dtype
-    assert block.fn is fn and isinstance(block.shortcut, nn.Identity)
-    assert "scale" in dict(block.named_buffers()) and not isinstance(block.scale, nn.Parameter)
+    assert block.branch is fn and isinstance(block.shortcut, nn.Identity)
+    assert "step" in dict(block.named_buffers()) and not isinstance(block.step, nn.Parameter)
     torch.testing.assert_close(y, x + 0.25 * fn(x), atol=tol(dtype), rtol=0)
-    torch.testing.assert_close(block.residual_branch(x), fn(x), atol=0, rtol=0)
+    torch.testing.assert_close(block.branch(x), fn(x), atol=0, rtol=0)
 
 
 def test_learn_scale_is_parameter():
-    block = Residual(nn.Linear(2, 2), scale=0.5, learn_scale=True)
-    assert isinstance(block.scale, nn.Parameter)
-    assert any(p is block.scale for p in block.parameters())
-    assert "scale=0.5" in repr(block) and "learn_scale=True" in repr(block)
+    block = Residual(nn.Linear(2, 2), step=0.5, learn_step=True)
+    assert isinstance(block.step, nn.Parameter)
+    assert any(p is block.step for p in block.parameters())
+    assert "step=0.5" in repr(block) and "learn_step=True" in repr(block)
 
 
 def test_scale_float32_buffer_keeps_input_dtype():
     """A 0-d float32 scale does not promote float64 activations (and vice versa)."""
-    block = Residual(nn.Identity(), scale=0.25)
+    block = Residual(nn.Identity(), step=0.25)
     x = torch.randn(3, dtype=torch.float64)
     assert block(x).dtype == torch.float64
     assert torch.equal(block(x), x + 0.25 * x)
@@ -76,27 +76,27 @@ def test_scale_gradient_is_inner_product(dtype, case):
     """dL/da = <dL/dy, F(x)> for a learnable scalar scale (against autograd)."""
     _, shape, make = case
     torch.manual_seed(1)
-    block = Residual(make(), scale=0.7, learn_scale=True).to(dtype)
+    block = Residual(make(), step=0.7, learn_step=True).to(dtype)
     x = torch.randn(shape, dtype=dtype)
     w = torch.randn(shape, dtype=dtype)
     y = block(x)
     y.retain_grad()
     loss = (w * torch.sin(y)).sum() + (y**2).mean()
     loss.backward()
-    expected = (y.grad * block.residual_branch(x)).sum()
-    torch.testing.assert_close(block.scale.grad, expected.detach(), atol=tol(dtype, 1e-5, 1e-12), rtol=1e-5)
+    expected = (y.grad * block.branch(x)).sum()
+    torch.testing.assert_close(block.step.grad, expected.detach(), atol=tol(dtype, 1e-5, 1e-12), rtol=1e-5)
 
 
 def test_per_channel_scale_gradient(dtype):
     torch.manual_seed(2)
     a = torch.tensor([0.1, 0.2, 0.3], dtype=dtype)
-    block = Residual(nn.Linear(3, 3), scale=a, learn_scale=True).to(dtype)
+    block = Residual(nn.Linear(3, 3), step=a, learn_step=True).to(dtype)
     x = torch.randn(6, 3, dtype=dtype)
     y = block(x)
     y.retain_grad()
     (y**3).sum().backward()
-    expected = (y.grad * block.residual_branch(x)).sum(0)
-    torch.testing.assert_close(block.scale.grad, expected.detach(), atol=tol(dtype, 1e-5), rtol=1e-5)
+    expected = (y.grad * block.branch(x)).sum(0)
+    torch.testing.assert_close(block.step.grad, expected.detach(), atol=tol(dtype, 1e-5), rtol=1e-5)
     assert "Tensor(3,)" in repr(block)
 
 
@@ -145,7 +145,7 @@ def test_shape_error_names_shapes():
 
 def test_scale_not_broadcastable_raises():
     for scale in [torch.ones(2, 3), torch.ones(4)]:
-        block = Residual(nn.Linear(3, 3), scale=scale)
+        block = Residual(nn.Linear(3, 3), step=scale)
         with pytest.raises(ShapeError, match="broadcast"):
             block(torch.randn(3))
     with pytest.raises(ShapeError, match="axis 1"):
@@ -155,27 +155,27 @@ def test_scale_not_broadcastable_raises():
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, torch.tensor([1.0, math.nan])])
 def test_non_finite_scale_raises(bad):
     with pytest.raises(ParameterError, match="finite"):
-        Residual(nn.Identity(), scale=bad)
+        Residual(nn.Identity(), step=bad)
 
 
 def test_bad_arguments():
     with pytest.raises(UnknownChoiceError, match="identity, linear"):
         Residual(nn.Identity(), shortcut="conv")
     with pytest.raises(ParameterError, match="number"):
-        Residual(nn.Identity(), scale="big")
+        Residual(nn.Identity(), step="big")
     with pytest.raises(TypeError, match="nn.Module"):
         Residual(torch.tanh)
 
 
 def test_reset_parameters_restores_scale():
     torch.manual_seed(5)
-    block = Residual(nn.Linear(3, 3), scale=0.5, learn_scale=True)
-    w0 = block.fn.weight.detach().clone()
+    block = Residual(nn.Linear(3, 3), step=0.5, learn_step=True)
+    w0 = block.branch.weight.detach().clone()
     with torch.no_grad():
-        block.scale.fill_(3.0)
+        block.step.fill_(3.0)
     block.reset_parameters()
-    assert float(block.scale.detach()) == 0.5
-    assert not torch.equal(block.fn.weight, w0)
+    assert float(block.step.detach()) == 0.5
+    assert not torch.equal(block.branch.weight, w0)
 
 
 # ---------------------------------------------------------------------------- variants
@@ -187,14 +187,14 @@ def test_rezero_starts_as_identity_and_learns(dtype):
     y = block(x)
     assert torch.equal(y.view(-1).abs(), x.view(-1).abs())
     (y - 1.0).pow(2).sum().backward()
-    assert block.scale.grad is not None and float(block.scale.grad.abs()) > 0
-    assert block.fn[0].weight.grad.abs().sum() == 0  # a = 0: no gradient to F yet
+    assert block.step.grad is not None and float(block.step.grad.abs()) > 0
+    assert block.branch[0].weight.grad.abs().sum() == 0  # a = 0: no gradient to F yet
 
 
 def test_preact_ordering_and_identity_at_zero_scale(dtype):
     torch.manual_seed(7)
-    block = PreActResidual(6, hidden=10, scale=0.0).to(dtype)
-    names = [type(m).__name__ for m in block.fn]
+    block = PreActResidual(6, hidden=10, step=0.0).to(dtype)
+    names = [type(m).__name__ for m in block.branch]
     assert names == ["LayerNorm", "ReLU", "Linear", "LayerNorm", "ReLU", "Linear"]
     x = torch.randn(3, 6, dtype=dtype)
     assert torch.equal(block(x), x)
@@ -203,16 +203,16 @@ def test_preact_ordering_and_identity_at_zero_scale(dtype):
 def test_postact_ordering(dtype):
     torch.manual_seed(8)
     block = PostActResidual(5, norm="none", activation="tanh").to(dtype)
-    names = [type(m).__name__ for m in block.fn]
+    names = [type(m).__name__ for m in block.branch]
     assert names == ["Linear", "Identity", "Tanh", "Linear", "Identity"]
     x = torch.randn(4, 5, dtype=dtype)
-    torch.testing.assert_close(block(x), torch.tanh(x + block.fn(x)), atol=tol(dtype), rtol=0)
+    torch.testing.assert_close(block(x), torch.tanh(x + block.branch(x)), atol=tol(dtype), rtol=0)
 
 
 def test_bottleneck_and_projection(dtype):
     torch.manual_seed(9)
     block = BottleneckResidual(16, 4, out_features=8, norm="batch").to(dtype)
-    lin = [m for m in block.fn if isinstance(m, nn.Linear)]
+    lin = [m for m in block.branch if isinstance(m, nn.Linear)]
     assert [(m.in_features, m.out_features) for m in lin] == [(16, 4), (4, 4), (4, 8)]
     x = torch.randn(3, 5, 16, dtype=dtype)  # BatchNorm pools the two leading axes
     assert block(x).shape == (3, 5, 8)
@@ -264,7 +264,7 @@ def test_dead_zone_is_bitwise_identity(dtype, mode):
     x[0, :] = -0.0
     x[1, 0] = 1e-30
     fn = nn.Sequential(nn.Linear(5, 5), nn.Tanh())  # |F| <= 1 <= tau (norm: sqrt(5) <= tau)
-    block = DeadZoneResidual(fn, threshold=3.0, mode=mode, scale=2.0).to(dtype)
+    block = DeadZoneResidual(fn, threshold=3.0, mode=mode, step=2.0).to(dtype)
     y = block(x)
     iy = y.view(torch.int32 if dtype == torch.float32 else torch.int64)
     ix = x.view(torch.int32 if dtype == torch.float32 else torch.int64)
@@ -273,7 +273,7 @@ def test_dead_zone_is_bitwise_identity(dtype, mode):
 
 def test_dead_zone_elementwise_formula(dtype):
     v = torch.tensor([0.2, -0.4, 1.0, -2.0])
-    block = DeadZoneResidual(_Const(v), threshold=0.5, scale=2.0)
+    block = DeadZoneResidual(_Const(v), threshold=0.5, step=2.0)
     x = torch.arange(4, dtype=dtype)
     y = block(x)
     expected = x + 2.0 * torch.tensor([0.0, 0.0, 0.5, -1.5], dtype=dtype)
@@ -296,10 +296,10 @@ def test_dead_zone_gradients(dtype):
     nn.init.zeros_(fn.weight)
     nn.init.zeros_(fn.bias)
     for mode, tau in [("elementwise", 0.1), ("norm", 0.1), ("norm", 0.0)]:
-        block = DeadZoneResidual(fn, threshold=tau, mode=mode, learn_scale=True).to(dtype)
+        block = DeadZoneResidual(fn, threshold=tau, mode=mode, learn_step=True).to(dtype)
         x = torch.randn(4, 3, dtype=dtype, requires_grad=True)
         block(x).sum().backward()
-        for t in [x.grad, fn.weight.grad, fn.bias.grad, block.scale.grad]:
+        for t in [x.grad, fn.weight.grad, fn.bias.grad, block.step.grad]:
             assert torch.isfinite(t).all()
         assert fn.weight.grad.abs().sum() == 0
         torch.testing.assert_close(x.grad, torch.ones_like(x))
@@ -331,7 +331,7 @@ def test_dead_zone_bad_arguments():
 @pytest.mark.parametrize("hidden", [None, 12])
 def test_residual_and_plain_mlp_share_init(hidden):
     torch.manual_seed(12)
-    res = residual_mlp(6, 5, scale=0.2, hidden=hidden, in_features=2, out_features=3)
+    res = residual_mlp(6, 5, step=0.2, hidden=hidden, in_features=2, out_features=3)
     torch.manual_seed(12)
     plain = plain_mlp(6, 5, hidden=hidden, in_features=2, out_features=3)
     rp = [p for n, p in res.named_parameters()]
@@ -339,24 +339,24 @@ def test_residual_and_plain_mlp_share_init(hidden):
     assert len(rp) == len(pp)
     assert all(torch.equal(a, b) for a, b in zip(rp, pp, strict=True))
     blocks = [m for m in res if isinstance(m, Residual)]
-    assert len(blocks) == 5 and all(float(b.scale) == pytest.approx(0.2) for b in blocks)
+    assert len(blocks) == 5 and all(float(b.step) == pytest.approx(0.2) for b in blocks)
     assert res(torch.randn(4, 2)).shape == plain(torch.randn(4, 2)).shape == (4, 3)
 
 
 def test_residual_mlp_is_euler_solver(dtype):
     """x_{k+1} = x_k + a tanh(W_k x_k + b_k), unrolled by hand."""
     torch.manual_seed(13)
-    net = residual_mlp(4, 3, scale=0.125).to(dtype)
+    net = residual_mlp(4, 3, step=0.125).to(dtype)
     x = torch.randn(2, 4, dtype=dtype)
     z = x
     for block in net:
-        lin = block.fn[0]
+        lin = block.branch[0]
         z = z + 0.125 * torch.tanh(z @ lin.weight.T + lin.bias)
     torch.testing.assert_close(net(x), z, atol=tol(dtype), rtol=0)
 
 
 def test_stack_zero_scale_is_identity_and_bad_depth():
-    net = residual_mlp(3, 4, scale=0.0)
+    net = residual_mlp(3, 4, step=0.0)
     x = torch.randn(5, 3)
     assert torch.equal(net(x), x)
     assert len(residual_mlp(3, 0)) == 0
@@ -368,7 +368,7 @@ def test_stack_zero_scale_is_identity_and_bad_depth():
 def test_cuda_matches_cpu(dtype):
     torch.manual_seed(14)
     blocks = [
-        Residual(nn.Linear(4, 6), scale=0.5, learn_scale=True, shortcut="linear"),
+        Residual(nn.Linear(4, 6), step=0.5, learn_step=True, shortcut="linear"),
         DeadZoneResidual(nn.Linear(4, 4), threshold=0.3, mode="norm"),
         PreActResidual(4, hidden=8),
     ]
@@ -385,7 +385,7 @@ def test_cuda_matches_cpu(dtype):
 def test_compiles_without_graph_breaks():
     torch.manual_seed(15)
     net = nn.Sequential(
-        residual_mlp(4, 3, scale=0.5, learn_scale=True),
+        residual_mlp(4, 3, step=0.5, learn_step=True),
         DeadZoneResidual(nn.Linear(4, 4), threshold=0.2, mode="norm"),
         Residual(nn.Linear(4, 6), shortcut="linear"),
     )

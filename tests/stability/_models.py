@@ -1,4 +1,6 @@
-"""Tiny private test models (duck-typed residual and tangent blocks)."""
+"""Tiny private test models: residual and tangent blocks written against the residual-step
+protocol (``step``, ``branch``, ``manifold``, ``sample_ndim``, ``forward_with_step``), not
+against manifres.nn, so that the studies are checked on layers they have never seen."""
 
 from __future__ import annotations
 
@@ -7,29 +9,31 @@ from torch import Tensor, nn
 
 
 class Res(nn.Module):
-    """``y = x + scale * fn(x)``: a duck-typed residual block."""
+    """``y = x + step * branch(x)``: a residual block of the protocol."""
 
-    def __init__(self, fn: nn.Module, scale: float = 1.0, learn: bool = False) -> None:
+    manifold = None
+    sample_ndim = 1
+
+    def __init__(self, branch: nn.Module, step: float = 1.0, learn: bool = False) -> None:
         super().__init__()
-        self.fn = fn
-        self.scale = nn.Parameter(torch.tensor(scale)) if learn else scale
+        self.branch = branch
+        self.step = nn.Parameter(torch.tensor(step)) if learn else step
+
+    def forward_with_step(self, x: Tensor, step) -> Tensor:
+        return x + step * self.branch(x)
 
     def forward(self, x: Tensor) -> Tensor:
-        return x + self.scale * self.fn(x)
+        return self.forward_with_step(x, self.step)
 
 
-class LinearRes(nn.Module):
+class LinearRes(Res):
     """``y = x + a W x`` with a fixed matrix ``W``."""
 
     def __init__(self, w: Tensor, a: float = 1.0) -> None:
-        super().__init__()
-        self.fn = nn.Linear(w.shape[1], w.shape[0], bias=False, dtype=w.dtype)
+        lin = nn.Linear(w.shape[1], w.shape[0], bias=False, dtype=w.dtype)
         with torch.no_grad():
-            self.fn.weight.copy_(w)
-        self.scale = a
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x + self.scale * self.fn(x)
+            lin.weight.copy_(w)
+        super().__init__(lin, a)
 
 
 class Tangent(nn.Module):
@@ -49,7 +53,7 @@ class Tangent(nn.Module):
         return m.exp(x, self.step * m.proj(x, self.field(x)))
 
 
-def tanh_stack(width: int, depth: int, scale: float, dtype, seed: int = 0, learn: bool = False):
+def tanh_stack(width: int, depth: int, step: float, dtype, seed: int = 0, learn: bool = False):
     g = torch.Generator().manual_seed(seed)
     blocks = []
     for _ in range(depth):
@@ -57,7 +61,7 @@ def tanh_stack(width: int, depth: int, scale: float, dtype, seed: int = 0, learn
         with torch.no_grad():
             lin.weight.copy_(torch.randn(width, width, generator=g, dtype=dtype) / width**0.5)
             lin.bias.copy_(0.1 * torch.randn(width, generator=g, dtype=dtype))
-        blocks.append(Res(nn.Sequential(lin, nn.Tanh()), scale, learn=learn))
+        blocks.append(Res(nn.Sequential(lin, nn.Tanh()), step, learn=learn))
     stack = nn.Sequential(*blocks)
     if learn:
         stack = stack.to(dtype)

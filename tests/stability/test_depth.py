@@ -31,9 +31,9 @@ def test_scale_gradient_formula_matches_autograd(dtype):
     prof = depth_profile(stack, x)
     g = torch.randn(x.shape, dtype=dtype, generator=torch.Generator().manual_seed(0))
     loss = (g * stack(x)).sum() / 7
-    ref = torch.stack(torch.autograd.grad(loss, [b.scale for b in stack]))
+    ref = torch.stack(torch.autograd.grad(loss, [b.step for b in stack]))
     tol = 1e-5 if dtype == torch.float32 else 1e-12
-    torch.testing.assert_close(prof.scale_grads, ref.detach(), atol=tol, rtol=tol)
+    torch.testing.assert_close(prof.step_grads, ref.detach(), atol=tol, rtol=tol)
     assert all(p.grad is None for p in stack.parameters())  # nothing written to .grad
 
 
@@ -69,7 +69,7 @@ def test_zero_initialised_linear_residual_stack_has_identical_gradients(dtype):
     d, depth = 4, 6
     stack = nn.Sequential(*[Res(nn.Linear(d, d, bias=False, dtype=dtype), 1.0) for _ in range(depth)])
     for b in stack:
-        nn.init.zeros_(b.fn.weight)
+        nn.init.zeros_(b.branch.weight)
     x = torch.randn(3, d, dtype=dtype, generator=torch.Generator().manual_seed(3))
     prof = depth_profile(stack, x)
     grads, _, _ = _direct(stack, x)
@@ -128,7 +128,7 @@ def test_forward_gain_of_linear_layers(dtype):
     prof = depth_profile([lambda h: 2.0 * h, lambda h: 0.5 * h], torch.randn(3, 4, dtype=dtype))
     torch.testing.assert_close(prof.forward_gain, torch.tensor([2.0, 0.5], dtype=dtype))
     assert torch.isnan(prof.grad_norms).all()  # no parameters
-    assert torch.isnan(prof.scale_grads).all()  # no residual blocks
+    assert torch.isnan(prof.step_grads).all()  # no residual blocks
 
 
 def test_shape_changing_layers_need_spectra_off(dtype):

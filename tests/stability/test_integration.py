@@ -17,7 +17,7 @@ def _need(*names):
 def test_residual_block_closed_form(dtype):
     _need("Residual")
     lin = torch.nn.Linear(4, 4, bias=False, dtype=dtype)
-    block = mnn.Residual(lin, scale=0.3).to(dtype)
+    block = mnn.Residual(lin, step=0.3).to(dtype)
     x = torch.randn(3, 4, dtype=dtype)
     spec = jacobian_spectrum(block, x)
     ref = torch.linalg.svdvals(torch.eye(4, dtype=torch.float64) + 0.3 * lin.weight.detach().double())
@@ -31,10 +31,10 @@ def test_residual_mlp_profile_and_sweep(dtype):
     model = mnn.residual_mlp(6, 3).to(dtype)
     x = torch.randn(4, 6, dtype=dtype)
     prof = depth_profile(model, x)
-    assert prof.depth == 3 and torch.isfinite(prof.scale_grads).all() and prof.bound_holds.all()
-    before = [b.scale.detach().clone() for b in model]
+    assert prof.depth == 3 and torch.isfinite(prof.step_grads).all() and prof.bound_holds.all()
+    before = [b.step.detach().clone() for b in model]
     sweep = scale_sweep(model, x, [0.1, 1.0])
-    assert all(torch.equal(b.scale, s) for b, s in zip(model, before, strict=True))
+    assert all(torch.equal(b.step, s) for b, s in zip(model, before, strict=True))
     assert float(sweep.max_residual_norm[1]) > float(sweep.max_residual_norm[0])
 
 

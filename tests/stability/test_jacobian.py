@@ -181,7 +181,7 @@ def test_bad_input_raises_named_errors():
         jacobian_spectrum(nn.Linear(4, 3), x)
     with pytest.raises(ShapeError, match="method='matrix_free'"):
         jacobian_spectrum(lambda z: z, torch.randn(1, 600))
-    with pytest.raises(UnknownChoiceError, match="dense, matrix_free"):
+    with pytest.raises(UnknownChoiceError, match="'dense', 'matrix_free'"):
         jacobian_spectrum(lambda z: z, x, method="eig")
     with pytest.raises(UnknownChoiceError, match="transport"):
         jacobian_spectrum(

@@ -17,7 +17,7 @@ def test_scale_sweep_restores_and_is_linear_for_linear_blocks(dtype):
     x = torch.randn(3, 4, dtype=dtype)
     scales = [0.1, 0.5, 2.0]
     sweep = scale_sweep(stack, x, scales)
-    assert [b.scale for b in stack] == [0.3, 0.3]
+    assert [b.step for b in stack] == [0.3, 0.3]
     e = float(torch.linalg.matrix_norm(w.double(), ord=2))
     tol = 1e-5 if dtype == torch.float32 else 1e-12
     torch.testing.assert_close(
@@ -29,7 +29,7 @@ def test_scale_sweep_restores_and_is_linear_for_linear_blocks(dtype):
         atol=tol * 10,
         rtol=0,
     )
-    assert len(sweep.profiles) == 3 and sweep.scales.dtype == dtype
+    assert len(sweep.profiles) == 3 and sweep.steps.dtype == dtype
 
 
 def test_scale_sweep_restores_tensor_scales_even_on_error():
@@ -37,7 +37,7 @@ def test_scale_sweep_restores_tensor_scales_even_on_error():
     x = torch.randn(2, 3, dtype=torch.float64)
     with pytest.raises(ShapeError):
         scale_sweep(stack, x, [1.0], dense_limit=2)
-    assert all(float(b.scale.detach()) == 0.25 for b in stack)
+    assert all(float(b.step.detach()) == 0.25 for b in stack)
 
 
 def test_scale_sweep_with_a_factory_and_the_transition(dtype):
@@ -46,7 +46,7 @@ def test_scale_sweep_with_a_factory_and_the_transition(dtype):
 
     x = torch.randn(8, 6, dtype=dtype, generator=torch.Generator().manual_seed(1))
     sweep = scale_sweep(build, x, torch.logspace(-2, 1, 4))
-    assert sweep.scales.shape == (4,)
+    assert sweep.steps.shape == (4,)
     # small a: the end-to-end map is near the identity and gradients are aligned
     assert abs(float(sweep.log_sigma_max[0])) < 0.2
     assert float(sweep.mean_grad_cosine[0]) > 0.5
@@ -58,7 +58,7 @@ def test_scale_sweep_with_a_factory_and_the_transition(dtype):
 
 
 def test_scale_sweep_errors():
-    with pytest.raises(StabilityError, match="no residual block"):
+    with pytest.raises(StabilityError, match="no layer of the residual-step protocol"):
         scale_sweep(nn.Sequential(nn.Tanh()), torch.zeros(2, 3), [1.0])
     with pytest.raises(ShapeError, match="empty"):
         scale_sweep(nn.Sequential(nn.Tanh()), torch.zeros(2, 3), [])

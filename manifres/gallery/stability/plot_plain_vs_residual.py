@@ -36,7 +36,7 @@ width = 32
 # Two residual scales: :math:`a = 1` (the classical ResNet) and :math:`a = 0.1` (a small
 # step, as in a discretised ODE).
 
-cmp = {a: compare_plain_residual(depths=depths, width=width, scale=a) for a in (1.0, 0.1)}
+cmp = {a: compare_plain_residual(depths=depths, width=width, step=a) for a in (1.0, 0.1)}
 
 # %%
 # Where along the stack the gradient dies
@@ -50,7 +50,7 @@ x = torch.randn(16, width, dtype=torch.float64, generator=torch.Generator().manu
 torch.manual_seed(0)
 plain = plain_mlp(width, L).double()
 torch.manual_seed(0)
-resid = residual_mlp(width, L, scale=0.1).double()
+resid = residual_mlp(width, L, step=0.1).double()
 prof_plain = depth_profile(plain, x, spectra=False)
 prof_resid = depth_profile(resid, x, spectra=False)
 

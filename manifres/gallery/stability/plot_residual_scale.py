@@ -37,7 +37,7 @@ width = 16
 branch = nn.Sequential(nn.Linear(width, width), nn.Tanh()).double()
 x1 = torch.randn(1, width, dtype=torch.float64)
 knob = (0.25, 0.5, 1.0, 2.0)
-spectra = {a: jacobian_spectrum(Residual(branch, scale=a), x1) for a in knob}
+spectra = {a: jacobian_spectrum(Residual(branch, step=a), x1) for a in knob}
 
 # %%
 # A stack: turning the knob

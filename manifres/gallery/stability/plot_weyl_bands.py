@@ -58,7 +58,7 @@ width, L = 32, (60 if QUICK else 150)
 depths = [d for d in (1, 2, 5, 10, 20, 50, 100, 150) if d <= L]
 x = torch.randn(4, width, dtype=torch.float64, generator=gen)
 torch.manual_seed(0)
-random_stack = residual_mlp(width, L, scale=0.2).double()
+random_stack = residual_mlp(width, L, step=0.2).double()
 
 Q = torch.linalg.qr(torch.randn(width, width, dtype=torch.float64, generator=gen))[0]
 e_aligned = 0.05
@@ -66,7 +66,7 @@ W_shared = Q @ torch.diag(torch.linspace(-e_aligned, e_aligned, width, dtype=tor
 shared = nn.Linear(width, width, bias=False).double()
 with torch.no_grad():
     shared.weight.copy_(W_shared)
-aligned_stack = nn.Sequential(*[Residual(shared, scale=1.0) for _ in range(L)])
+aligned_stack = nn.Sequential(*[Residual(shared, step=1.0) for _ in range(L)])
 
 rows = {}
 for name, stack in (("random", random_stack), ("aligned", aligned_stack)):

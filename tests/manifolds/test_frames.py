@@ -3,8 +3,14 @@ import torch
 
 import manifres
 from manifres.errors import DTypeError, ShapeError
-from manifres.stability import tangent_basis
-from manifres.stability.frames import _frame, _output_frame, _ProjectionFrame
+from manifres.manifolds.frames import ProjectionFrame
+from manifres.stability.frames import input_frame, output_frame
+
+
+def tangent_basis(manifold, x):
+    if manifold is None:
+        return torch.eye(x.shape[-1], dtype=x.dtype).expand(x.shape + (x.shape[-1],))
+    return manifold.tangent_basis(x)
 
 
 def _orthonormal(b, tol):
@@ -50,20 +56,42 @@ def test_son_basis_is_left_translated_skew_frobenius_orthonormal(dtype):
     assert (omega + omega.mT).abs().max() <= _tol(dtype)
 
 
-def test_duck_typed_square_manifold_uses_the_skew_frame(dtype):
-    class Duck:
-        point_shape = (3, 3)
-        dim = 3
+def test_a_square_manifold_without_a_frame_gets_the_projection_frame_not_a_skew_one(dtype):
+    """A new manifold of square points (say symmetric matrices) must not silently get SO(n)'s
+    frame: the contract's default is the projection frame, which spans its own tangent space."""
 
-    q = torch.linalg.qr(torch.randn(3, 3, dtype=torch.float64)).Q.to(dtype)
-    b = tangent_basis(Duck(), q)
+    class Symmetric(manifres.Euclidean):
+        # symmetric 2x2 matrices as a flat Euclidean space of point shape (2, 2), dim 3
+        def __init__(self):
+            super().__init__(4)
+
+        @property
+        def point_shape(self):
+            return (2, 2)
+
+        @property
+        def dim(self):
+            return 3
+
+        def tangent_frame(self, x):
+            return manifres.Manifold.tangent_frame(self, x)
+
+        def proj(self, x, u):
+            return 0.5 * (u + u.mT)
+
+    M = Symmetric()
+    x = torch.eye(2, dtype=dtype).expand(3, 2, 2)
+    b = M.tangent_basis(x)
+    assert b.shape == (3, 4, 3)
     _orthonormal(b, _tol(dtype))
+    cols = b.mT.reshape(3, 3, 2, 2)
+    assert (cols - cols.mT).abs().max() <= _tol(dtype)  # symmetric, not skew
 
 
 def test_generic_projection_frame_spans_the_tangent_space(dtype):
     S = manifres.Sphere(3)
     x = S.random(4, dtype=dtype, generator=torch.Generator().manual_seed(2))
-    f = _ProjectionFrame(S, x, (4,), 3)
+    f = ProjectionFrame(S, x)
     b = f.matrix()
     _orthonormal(b, _tol(dtype))
     ref = torch.eye(4, dtype=dtype) - x.unsqueeze(-1) * x.unsqueeze(-2)
@@ -78,8 +106,8 @@ def test_apply_and_coords_are_adjoint_and_transport_frame_is_tangent_at_y(dtype,
     x = manifold.random(5, dtype=dtype, generator=g)
     v = manifold.random_tangent(x, generator=g)
     y = manifold.exp(x, 0.3 * v)
-    fx = _frame(manifold, x, manifold.point_shape)
-    for fy in (_output_frame(manifold, fx, y, "transport"), _output_frame(manifold, fx, y, "basis")):
+    fx = input_frame(manifold, x, manifold.point_shape)
+    for fy in (output_frame(manifold, fx, y, "transport"), output_frame(manifold, fx, y, "basis")):
         by = fy.matrix()
         _orthonormal(by, 10 * _tol(dtype))
         c = torch.randn(5, fx.k, dtype=dtype, generator=g)
@@ -96,6 +124,13 @@ def test_apply_and_coords_are_adjoint_and_transport_frame_is_tangent_at_y(dtype,
 
 def test_tangent_basis_errors():
     with pytest.raises(ShapeError):
-        tangent_basis(manifres.Sphere(2), torch.zeros(4))
+        manifres.Sphere(2).tangent_basis(torch.zeros(4))
     with pytest.raises(DTypeError):
-        tangent_basis(manifres.Sphere(2), torch.zeros(3, dtype=torch.int64))
+        manifres.Sphere(2).tangent_basis(torch.zeros(3, dtype=torch.int64))
+
+
+def test_deprecated_stability_tangent_basis_warns_and_agrees():
+    x = manifres.Sphere(2).random(3, dtype=torch.float64)
+    with pytest.warns(DeprecationWarning, match="tangent_basis"):
+        b = manifres.stability.tangent_basis(manifres.Sphere(2), x)
+    torch.testing.assert_close(b, manifres.Sphere(2).tangent_basis(x))

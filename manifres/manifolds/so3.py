@@ -39,23 +39,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._config import get_validation
-from ._numerics import safe_norm, series_threshold
-from ._validation import POINT_ATOL, check_floating
-from .errors import ManifoldError, ShapeError
+from .._config import get_validation
+from .._numerics import atan_over_x, rodrigues_coefficients, safe_norm
+from .._validation import POINT_ATOL, check_floating
+from ..errors import ManifoldError, ShapeError
 
 __all__ = ["hat", "vee", "exp", "log", "angle", "to_quaternion", "from_quaternion"]
 
 #: Power iterations that refine the pivot quaternion towards the nearest rotation.
 _POWER_STEPS = 4
-
-# Taylor coefficients in t**2 of sin t / t and (1 - cos t) / t**2, to t**8.
-_SINC = [1.0, -1 / 6, 1 / 120, -1 / 5040, 1 / 362880]
-_OMC = [1 / 2, -1 / 24, 1 / 720, -1 / 40320, 1 / 3628800]
-# atan(t)/t = sum_k (-1)^k t^(2k) / (2k + 1); 12 terms keep the truncation below 3e-10 (relative)
-# at the float32 switch t = 0.5 and far below float64 rounding at t = 0.1.
-_ATAN = [(-1.0) ** k / (2 * k + 1) for k in range(12)]
-
 
 # ---------------------------------------------------------------------------------- checks
 def _check_trailing(t: Tensor, shape: tuple[int, ...], fn: str, name: str) -> None:
@@ -112,42 +104,11 @@ def _vee(W: Tensor) -> Tensor:
     )
 
 
-def _poly(t2: Tensor, coeffs: list[float]) -> Tensor:
-    out = torch.full_like(t2, coeffs[-1])
-    for c in reversed(coeffs[:-1]):
-        out = out * t2 + c
-    return out
-
-
-def _rodrigues_coefficients(t2: Tensor) -> tuple[Tensor, Tensor]:
-    """``sin t / t`` and ``(1 - cos t) / t**2`` from ``t2 = t**2`` in one guarded pass (the
-    thresholds and series order of :mod:`manifres._numerics`; half-angle forms, so the exact
-    branch has no cancellation)."""
-    thr = series_threshold(t2.dtype)
-    small = t2 < thr * thr
-    safe = torch.where(small, torch.ones_like(t2), t2)
-    t = torch.sqrt(safe)
-    sh, ch = torch.sin(0.5 * t), torch.cos(0.5 * t)
-    return (
-        torch.where(small, _poly(t2, _SINC), 2.0 * sh * ch / t),
-        torch.where(small, _poly(t2, _OMC), 2.0 * sh * sh / safe),
-    )
-
-
 def _exp(v: Tensor) -> Tensor:
     t2 = (v * v).sum(-1)[..., None, None]
-    s, h = _rodrigues_coefficients(t2)
+    s, h = rodrigues_coefficients(t2)
     eye = torch.eye(3, dtype=v.dtype, device=v.device)
     return (1.0 - h * t2) * eye + s * _hat(v) + h * (v[..., :, None] * v[..., None, :])
-
-
-def _atan_over_x(t2: Tensor) -> Tensor:
-    """``atan(t) / t`` from ``t2 = t**2`` (double-where at the per-dtype series threshold)."""
-    thr = series_threshold(t2.dtype)
-    small = t2 < thr * thr
-    safe = torch.where(small, torch.ones_like(t2), t2)
-    t = torch.sqrt(safe)
-    return torch.where(small, _poly(t2, _ATAN), torch.atan(t) / t)
 
 
 def _quaternion(M: Tensor) -> Tensor:
@@ -191,7 +152,7 @@ def _quaternion_log(q: Tensor) -> Tensor:
     s2 = (qv * qv).sum(-1, keepdim=True)
     small = s2 <= w * w  # angle <= pi/2: atan(t)/t with t = |v|/w <= 1
     w_safe = torch.where(small, w, torch.ones_like(w))
-    f_small = 2.0 * _atan_over_x(torch.where(small, s2 / (w_safe * w_safe), torch.zeros_like(s2)))
+    f_small = 2.0 * atan_over_x(torch.where(small, s2 / (w_safe * w_safe), torch.zeros_like(s2)))
     f_small = f_small / w_safe
     s_safe = torch.sqrt(torch.where(small, torch.ones_like(s2), s2))  # >= 1/sqrt(2) when used
     f_large = 2.0 * torch.atan2(s_safe, w) / s_safe
