@@ -228,10 +228,9 @@ def _choices(name: str) -> tuple[str, ...] | None:
 def _add_option(group: Any, name: str, default: Any, help: str) -> None:
     """Add ``--name`` (and its former spelling, if any), typed by its default."""
     flag = "--" + name.replace("_", "-")
-    if isinstance(default, bool):
-        if default:
-            raise TypeError(f"study parameter {name} defaults to True: it needs a --no-{name} option")
-        group.add_argument(flag, action="store_true", help=help)
+    if isinstance(default, bool):  # a switch; one that is on by default also gets --no-NAME
+        action = argparse.BooleanOptionalAction if default else "store_true"
+        group.add_argument(flag, dest=name, action=action, default=default, help=help)
         return
     kind: dict[str, Any]
     if isinstance(default, (tuple, list)):

@@ -254,6 +254,20 @@ def test_study_defaults_come_from_the_signatures(monkeypatch):
     assert args.dtype == "float32" and args.device == "cpu"
 
 
+def test_a_switch_on_by_default_gets_a_no_option(monkeypatch):
+    @functools.wraps(studies.depth_study)
+    def plain_by_default(**kwargs):
+        raise AssertionError("not run")
+
+    sig = inspect.signature(studies.depth_study)
+    plain_by_default.__signature__ = sig.replace(
+        parameters=[p.replace(default=True) if p.name == "plain" else p for p in sig.parameters.values()]
+    )
+    monkeypatch.setitem(studies.STUDIES, "depth", plain_by_default)
+    assert cli.build_parser().parse_args(["study", "depth"]).plain is True
+    assert cli.build_parser().parse_args(["study", "depth", "--no-plain"]).plain is False
+
+
 def test_parser_defaults_equal_every_studys_signature():
     parser = cli.build_parser()
     for name, fn in studies.STUDIES.items():
