@@ -8,15 +8,18 @@ text; the ``manifres study`` command is a thin shell that prints their summaries
 
 The JSON payload (:meth:`Study.payload`) has a stable layout::
 
-    {"schema": "manifres.stability.study", "schema_version": 1, "study": "<name>",
+    {"schema": "manifres.stability.study", "schema_version": 2, "study": "<name>",
      "manifres_version": "...", "torch_version": "...", "params": {...}, "results": {...}}
 
 where ``results`` maps names to the ``to_dict()`` of the result records (see
 :mod:`manifres.stability.results`; non-finite numbers are ``null``). Fields may be added in a
 later version of the same ``schema_version``; none is renamed or removed without bumping it.
-So ``params`` holds the residual step under its name ``step`` (``min_step``, ``max_step``,
-``num_steps``) and, for schema 1, also under its former name ``scale`` (``min_scale``,
-``max_scale``, ``num_scales``), with the same value.
+Version 2 (manifres 0.2) renamed the residual scale to the step everywhere: ``params`` has
+``step`` (``min_step``, ``max_step``, ``num_steps``) where version 1 had ``scale``
+(``min_scale``, ``max_scale``, ``num_scales``), and the results have ``step_grads``,
+``steps``, ``mean_abs_step_grad``, ``step_grad_sign_flips`` and ``step`` where version 1 had
+``scale_grads``, ``scales``, ``mean_abs_scale_grad``, ``scale_grad_sign_flips`` and ``scale``;
+depth profiles gained ``dim``.
 
 Limits
 ------
@@ -31,7 +34,7 @@ Examples
 --------
 >>> s = STUDIES["weyl"](width=3, samples=8)
 >>> s.name, s.payload()["schema_version"], s.results["band"].all_hold
-('weyl', 1, True)
+('weyl', 2, True)
 """
 
 from __future__ import annotations
@@ -78,7 +81,7 @@ __all__ = [
 ]
 
 SCHEMA = "manifres.stability.study"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: Largest depth of a study's stack (one Python module per layer).
 MAX_DEPTH = 100_000
@@ -250,7 +253,6 @@ def depth_study(
         width=width,
         depth=depth,
         step=step,
-        scale=step,
         activation=activation,
         batch=batch,
         plain=bool(plain),
@@ -548,7 +550,6 @@ def plain_vs_residual_study(
         depths=list(cmp.depths),
         width=width,
         step=step,
-        scale=step,
         activation=activation,
         batch=batch,
         seed=seed,
@@ -647,9 +648,6 @@ def scale_study(
         min_step=min_step,
         max_step=max_step,
         num_steps=num_steps,
-        min_scale=min_step,
-        max_scale=max_step,
-        num_scales=num_steps,
         activation=activation,
         batch=batch,
         seed=seed,

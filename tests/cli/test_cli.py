@@ -38,7 +38,7 @@ def test_each_study_writes_json_and_png(tmp_path, capsys, study):
     assert main(["study", study, *TINY[study], "--out", str(out)]) == 0
     assert torch.get_num_threads() == threads  # restored
     payload = json.loads((out / f"{study}.json").read_text())
-    assert payload["schema"] == "manifres.stability.study" and payload["schema_version"] == 1
+    assert payload["schema"] == "manifres.stability.study" and payload["schema_version"] == 2
     assert payload["study"] == study and isinstance(payload["results"], dict)
     assert (out / f"{study}.png").read_bytes()[:8] == PNG
     printed = capsys.readouterr().out

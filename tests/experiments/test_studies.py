@@ -53,18 +53,20 @@ def test_study_returns_data_and_a_json_payload(name):
     assert isinstance(study, Study) and study.name == name
     assert [f.name for f in dataclasses.fields(Study)] == ["name", "params", "results", "draw"]
     payload = json.loads(json.dumps(study.payload(), allow_nan=False))
-    assert payload["schema"] == "manifres.stability.study" and payload["schema_version"] == 1
+    assert payload["schema"] == "manifres.stability.study" and payload["schema_version"] == 2
     assert payload["study"] == name and set(payload["results"]) == set(study.results)
 
 
-def test_payload_keeps_the_schema_1_names_of_the_step():
-    depth = depth_study(step=0.25, **TINY["depth"]).payload()["params"]
-    assert depth["step"] == depth["scale"] == 0.25
-    pvr = plain_vs_residual_study(step=0.5, **TINY["plain-vs-residual"]).payload()["params"]
-    assert pvr["step"] == pvr["scale"] == 0.5
-    sweep = scale_study(min_step=0.1, max_step=1.0, **TINY["scale"]).payload()["params"]
-    assert (sweep["min_step"], sweep["max_step"], sweep["num_steps"]) == (0.1, 1.0, 2)
-    assert (sweep["min_scale"], sweep["max_scale"], sweep["num_scales"]) == (0.1, 1.0, 2)
+def test_payload_schema_2_names_the_step_step():
+    depth = depth_study(step=0.25, **TINY["depth"]).payload()
+    assert depth["params"]["step"] == 0.25 and "scale" not in depth["params"]
+    assert "step_grads" in depth["results"]["profile"] and "scale_grads" not in depth["results"]["profile"]
+    pvr = plain_vs_residual_study(step=0.5, **TINY["plain-vs-residual"]).payload()
+    assert pvr["params"]["step"] == 0.5 and pvr["results"]["comparison"]["step"] == 0.5
+    sweep = scale_study(min_step=0.1, max_step=1.0, **TINY["scale"]).payload()
+    params = sweep["params"]
+    assert (params["min_step"], params["max_step"], params["num_steps"]) == (0.1, 1.0, 2)
+    assert "min_scale" not in params and len(sweep["results"]["sweep"]["steps"]) == 2
 
 
 def test_step_reaches_the_model():
