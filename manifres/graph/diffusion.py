@@ -23,7 +23,7 @@ from ..manifolds.base import Manifold, check_manifold
 from ..nn.protocol import resolve_step
 from ._cache import OperatorCache
 from ._pyg import is_data, message_passing
-from ._sparse import RowPattern, diffusion_operator, pattern_matmul, spmm
+from ._sparse import RowPattern, diffusion_operator, pattern_matmul, sparse_operator, spmm
 from ._validate import Graph, _check_symmetric, _unpack, check_features, resolve_graph
 from .laplacian import LaplacianParts, _check_normalization, _normalize
 from .opinion import OpinionDynamics, _flat, _step_kwargs
@@ -39,13 +39,17 @@ class _Entry:
     """What a layer knows about one graph: the resolved graph, how often it was seen, and the
     operators and certificates derived from it (built when needed)."""
 
-    __slots__ = ("graph", "sightings", "parts", "operator", "inv_dmax", "certified", "spectrum", "symmetric")
+    __slots__ = (
+        "graph", "sightings", "parts", "operator", "laplacian", "inv_dmax", "certified", "spectrum",
+        "symmetric",
+    )
 
     def __init__(self, graph: Graph, symmetric: bool) -> None:
         self.graph = graph
         self.sightings = 1
         self.parts: LaplacianParts | None = None
-        self.operator: Tensor | None = None
+        self.operator: tuple[float, Tensor] | None = None  # (h, CSR of I - hL)
+        self.laplacian: Tensor | None = None  # CSR of L, for tensor steps
         self.inv_dmax: Tensor | None = None
         self.certified: float | None = None
         self.spectrum: _Spectrum | None = None
@@ -80,12 +84,13 @@ class LaplacianResidual(message_passing()):
     certify : bool
         Guarantee a non-expansive step, :math:`0 < h \le 2/\lambda_{\max}(L)` (see Notes).
     cached : bool
-        Reuse the sparse operator :math:`I - L` of a graph seen before (the default): the step
-        is then one fused CSR product, ``addmm(x, I - L, x, beta=1 - h, alpha=h)``. The first
-        call on a graph uses message passing (no sort); the operator is built on the second
-        call with the same graph. With weights that require a gradient, the normalisation is
-        recomputed at every call and the product runs on the graph's cached CSR pattern
-        (differentiable in the weights). ``cached=False`` recomputes everything at every call.
+        Reuse the sparse operator :math:`I - hL` of a graph seen before (the default): the step
+        is then one CSR product (a tensor step, learnable or given to :meth:`forward_with_step`,
+        uses the cached :math:`L`: :math:`x - h(Lx)`). The first call on a graph uses message
+        passing (no sort); the operator is built on the second call with the same graph. With
+        weights that require a gradient, the normalisation is recomputed at every call and the
+        product runs on the graph's cached CSR pattern (differentiable in the weights).
+        ``cached=False`` recomputes everything at every call.
     validate : bool
         Value checks of each new graph (indices in range; weights finite and non-negative;
         undirected for ``"sym"`` and for a certificate that needs a spectrum). A graph is
@@ -341,8 +346,8 @@ class LaplacianResidual(message_passing()):
             return x.clone()
         if grad_w:
             out = self._differentiable(xf, entry, h, cache)
-        elif self.cached and (entry.operator is not None or entry.sightings >= 2):
-            out = _apply_operator(self._operator(entry), xf, h)
+        elif self.cached and entry.sightings >= 2:
+            out = self._cached_step(xf, entry, h)
         else:
             out = self._propagate(xf, entry.graph, h)
         return out.reshape(x.shape)
@@ -390,20 +395,29 @@ class LaplacianResidual(message_passing()):
             entry.inv_dmax = torch.where(dmax > 0, 1.0 / dmax, torch.ones_like(dmax))
         return entry.inv_dmax
 
-    def _operator(self, entry: _Entry) -> Tensor:
-        r"""The cached CSR of :math:`I - L` (built on first use, without gradients)."""
-        if entry.operator is None:
-            p = self._parts(entry)
+    def _cached_step(self, xf: Tensor, entry: _Entry, h: float | Tensor) -> Tensor:
+        r"""One sparse product with a cached operator: :math:`(I - hL)x` for a number ``h``
+        (the step is part of the operator, rebuilt when it changes), :math:`x - h(Lx)` for a
+        tensor ``h`` (differentiable in it). Both keep :math:`hL` apart from :math:`I`, so a
+        step that compensates tiny weights loses no digits (``lerp(x, (I - L)x, h)`` would)."""
+        p = self._parts(entry)
+        if isinstance(h, Tensor):
+            if entry.laplacian is None:
+                with torch.no_grad(), torch.inference_mode(False):
+                    entry.laplacian = sparse_operator(p.edge_index, -p.weight, p.diag, p.num_nodes)
+            return torch.addcmul(xf, h.to(xf.dtype), spmm(entry.laplacian, xf), value=-1.0)
+        if entry.operator is None or entry.operator[0] != h:
             with torch.no_grad(), torch.inference_mode(False):
-                entry.operator = diffusion_operator(p.edge_index, p.weight, p.diag, p.num_nodes)
-        return entry.operator
+                M = diffusion_operator(p.edge_index, p.weight, p.diag, p.num_nodes, step=h)
+            entry.operator = (h, M)
+        return spmm(entry.operator[1], xf)
 
     def _propagate(self, xf: Tensor, g: Graph, h: float | Tensor) -> Tensor:
         n = g.num_nodes
         parts = _normalize(g.edge_index, g.edge_weight, n, self.normalization)
-        y = self.propagate(g.edge_index, x=xf, edge_weight=parts.weight, size=(n, n))
-        minus_lx = torch.addcmul(y, parts.diag.unsqueeze(-1), xf, value=-1.0)
-        return _add_step(xf, minus_lx, h)
+        hw, hl = _scaled(parts, h, xf.dtype)
+        z = self.propagate(g.edge_index, x=xf, edge_weight=hw, size=(n, n))
+        return torch.addcmul(xf + z, hl.unsqueeze(-1), xf, value=-1.0)
 
     def _differentiable(self, xf: Tensor, entry: _Entry, h: float | Tensor, cache: OperatorCache) -> Tensor:
         """The step with weights that require a gradient: normalisation at every call, the
@@ -419,9 +433,9 @@ class LaplacianResidual(message_passing()):
             row, col = g.edge_index
             slot[0] = RowPattern(row, col, g.num_nodes)
         parts = _normalize(g.edge_index, g.edge_weight, g.num_nodes, self.normalization)
-        ax = pattern_matmul(slot[0], parts.weight, xf)
-        minus_lx = torch.addcmul(ax, parts.diag.unsqueeze(-1), xf, value=-1.0)
-        return _add_step(xf, minus_lx, h)
+        hw, hl = _scaled(parts, h, xf.dtype)
+        z = pattern_matmul(slot[0], hw, xf)
+        return torch.addcmul(xf + z, hl.unsqueeze(-1), xf, value=-1.0)
 
 
 def _given_step(step: float | Tensor) -> float | Tensor:
@@ -434,21 +448,12 @@ def _given_step(step: float | Tensor) -> float | Tensor:
     return check_real(step, "step", "LaplacianResidual")
 
 
-def _add_step(xf: Tensor, minus_lx: Tensor, h: float | Tensor) -> Tensor:
-    """``x + h (-L x)``."""
+def _scaled(parts: LaplacianParts, h: float | Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    r"""``(h A_n, h \ell)``: the step applied to the weights and the diagonal (no cancellation
+    against :math:`x`, and no overflow of :math:`A_n x` when ``h`` compensates huge weights)."""
     if isinstance(h, Tensor):
-        return torch.addcmul(xf, h.to(xf.dtype), minus_lx)
-    return torch.add(xf, minus_lx, alpha=h)
-
-
-def _apply_operator(M: Tensor, xf: Tensor, h: float | Tensor) -> Tensor:
-    r"""``x - h L x = (1 - h) x + h M x`` with :math:`M = I - L`: one fused CSR product for a
-    number, ``lerp`` for a tensor step (differentiable in it)."""
-    if isinstance(h, Tensor):
-        return torch.lerp(xf, spmm(M, xf), h.to(xf.dtype))
-    if xf.shape[1] == 1:
-        return torch.addmv(xf[:, 0], M, xf[:, 0], beta=1.0 - h, alpha=h).unsqueeze(1)
-    return torch.addmm(xf, M, xf, beta=1.0 - h, alpha=h)
+        h = h.to(dtype)
+    return h * parts.weight, h * parts.diag
 
 
 class BoundLaplacianResidual(nn.Module):

@@ -153,17 +153,19 @@ class OpinionDynamics(nn.Module):
         """Weighted degrees :math:`d_i` (self-loops excluded), float64, shape ``(N,)``."""
         return self._parts().degree
 
-    def _transition(self, dtype: torch.dtype, device: torch.device) -> Tensor:
-        r"""CSR of :math:`P = I - L = A_n + \operatorname{diag}(1 - \ell)` (cached)."""
+    def _operator(self, step: float, dtype: torch.dtype, device: torch.device) -> Tensor:
+        r"""CSR of :math:`I - hL` (:func:`~manifres.graph._sparse.diffusion_operator`, the
+        operator of ``LaplacianResidual``), built in float64 and cast; cached per step, dtype
+        and device."""
         key = self._graph_tensors()
-        extra = (self.num_nodes, self.normalization, dtype, device)
-        P = self._cache.get("transition", key, extra)
-        if P is None:
+        extra = (self.num_nodes, self.normalization, step, dtype, device)
+        M = self._cache.get("operator", key, extra)
+        if M is None:
             p = self._parts()
             with torch.no_grad(), torch.inference_mode(False):
-                P = diffusion_operator(p.edge_index, p.weight.to(dtype), p.diag.to(dtype), p.num_nodes)
-            self._cache.put("transition", key, extra, P)
-        return P
+                M = diffusion_operator(p.edge_index, p.weight, p.diag, p.num_nodes, step=step).to(dtype)
+            self._cache.put("operator", key, extra, M)
+        return M
 
     # ------------------------------------------------------------------ helpers
     def _check_x(self, x: Tensor, name: str = "x") -> None:
@@ -180,11 +182,8 @@ class OpinionDynamics(nn.Module):
             )
 
     def _mix(self, xf: Tensor, step: float) -> Tensor:
-        r""":math:`(I - hL) x = (1 - h) x + h P x` for flat ``x`` of shape ``(N, F)``."""
-        P = self._transition(xf.dtype, xf.device)
-        if xf.shape[1] == 1:
-            return torch.addmv(xf[:, 0], P, xf[:, 0], beta=1.0 - step, alpha=step).unsqueeze(1)
-        return torch.addmm(xf, P, xf, beta=1.0 - step, alpha=step)
+        r""":math:`(I - hL) x` for flat ``x`` of shape ``(N, F)``: one sparse product."""
+        return spmm(self._operator(step, xf.dtype, xf.device), xf)
 
     # ------------------------------------------------------------------ interface
     def simulate(
