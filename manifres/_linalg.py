@@ -56,7 +56,6 @@ def lanczos(
     start: Tensor,
     *,
     largest: bool = True,
-    deflate: Tensor | None = None,
     tol: float = 1e-8,
     maxiter: int = 200,
     check_every: int = 10,
@@ -83,9 +82,6 @@ def lanczos(
         (float64 recommended) and device are those of the iteration.
     largest : bool
         The largest Ritz value (else the smallest).
-    deflate : Tensor, shape (n,), optional
-        A unit vector kept out of the Krylov space (projected out of every product): the
-        iteration then works on its orthogonal complement (a known null vector, for instance).
     tol, maxiter, check_every
         Relative residual tolerance, maximal number of steps, and how often :math:`T_m` is
         solved (each solve reads the coefficients: one host-device synchronisation).
@@ -101,10 +97,14 @@ def lanczos(
     No re-orthogonalisation: three vectors of memory. In floating point the basis loses
     orthogonality once a Ritz value converges, which creates spurious copies of converged
     Ritz values but leaves them accurate: every eigenvalue of :math:`T_m` lies within
-    :math:`O(m^{5/2}\varepsilon\|A\|)` of the interval spanned by the spectrum of :math:`A` (of
-    its restriction to the complement of ``deflate``) (Paige, 1980), so the largest Ritz value
-    is a lower bound of :math:`\lambda_{\max}` and the smallest an upper bound of the smallest
-    eigenvalue, up to that rounding term. The residual test follows Paige's analysis too.
+    :math:`O(m^{5/2}\varepsilon\|A\|)` of the interval spanned by the spectrum of :math:`A`
+    (Paige, 1980), so the largest Ritz value is a lower bound of :math:`\lambda_{\max}` and the
+    smallest an upper bound of :math:`\lambda_{\min}`, up to that rounding term. The residual
+    test follows Paige's analysis too. To reach an interior eigenvalue (the second smallest,
+    above a known null vector :math:`u`), move :math:`u` to the top instead of projecting it
+    out: :math:`A + c\,uu^T` with :math:`c \ge \lambda_{\max}`. (Projecting it out keeps the
+    null space in the spectrum of the operator, and the loss of orthogonality lets a Ritz value
+    reach it.)
 
     Examples
     --------
@@ -115,37 +115,45 @@ def lanczos(
     (5.0, True)
     """
     n = start.shape[0]
-    v = start
-    if deflate is not None:
-        v = v - deflate * torch.dot(deflate, v)
-    v = v / torch.linalg.vector_norm(v)
+    v = start / torch.linalg.vector_norm(start)
     v_prev = torch.zeros_like(v)
     beta = torch.zeros((), dtype=v.dtype, device=v.device)
     alphas: list[Tensor] = []
     betas: list[Tensor] = []
-    steps = min(maxiter, n if deflate is None else n - 1)
+    steps = min(maxiter, n)
     ritz = RitzValue(0.0, float("inf"), 0.0, False, 0)
+    previous = None
     for j in range(max(steps, 1)):
         w = matvec(v)
-        if deflate is not None:
-            w = w - deflate * torch.dot(deflate, w)
         a = torch.dot(w, v)
-        w = w - a * v - beta * v_prev
+        w.addcmul_(a, v, value=-1.0).addcmul_(beta, v_prev, value=-1.0)  # in place: no new vectors
         b = torch.linalg.vector_norm(w)
         alphas.append(a)
         betas.append(b)
         if (j + 1) % check_every == 0 or j + 1 >= steps:
-            ritz = _ritz(alphas, betas, largest, tol)
-            if ritz.converged or (stop is not None and stop(ritz)) or ritz.steps < j + 1:
-                return ritz
-        # a breakdown (b = 0) makes the next vectors garbage; _ritz truncates at it
-        v_prev, v = v, w / torch.where(b > 0, b, torch.ones_like(b))
+            T, m, invariant = _tridiagonal(alphas, betas)
+            ev = torch.linalg.eigvalsh(T)
+            theta = float(ev[-1] if largest else ev[0])
+            scale = float(ev.abs().max())
+            # the residual needs eigenvectors (eigh, several times the cost of eigvalsh): only
+            # once the Ritz value has settled (a converged one moves by far less than tol)
+            settled = previous is not None and abs(theta - previous) <= tol * scale
+            previous = theta
+            last = invariant or j + 1 >= steps
+            cheap = RitzValue(theta, float("inf"), scale, False, m)
+            if settled or last or (stop is not None and stop(cheap)):
+                ritz = _ritz(T, m, invariant, betas, largest, tol)
+                if ritz.converged or last or (stop is not None and stop(ritz)):
+                    return ritz
+        # a breakdown (b = 0) makes the next vectors garbage; _tridiagonal truncates at it
+        v_prev, v = v, w.div_(torch.where(b > 0, b, torch.ones_like(b)))
         beta = b
     return ritz
 
 
-def _ritz(alphas: list[Tensor], betas: list[Tensor], largest: bool, tol: float) -> RitzValue:
-    """The extreme Ritz pair of the tridiagonal built so far (truncated at a breakdown)."""
+def _tridiagonal(alphas: list[Tensor], betas: list[Tensor]) -> tuple[Tensor, int, bool]:
+    """The Lanczos tridiagonal so far (on the CPU), truncated at a breakdown: ``(T, m,
+    invariant)``."""
     a = torch.stack(alphas).cpu()
     b = torch.stack(betas).cpu()
     scale_a = float(a.abs().max()) + 2.0 * float(b.abs().max())
@@ -154,12 +162,16 @@ def _ritz(alphas: list[Tensor], betas: list[Tensor], largest: bool, tol: float) 
     small = (b <= tiny).nonzero()
     m = int(small[0]) + 1 if small.numel() else a.numel()
     T = torch.diag(a[:m]) + torch.diag(b[: m - 1], 1) + torch.diag(b[: m - 1], -1)
+    return T, m, bool(small.numel())
+
+
+def _ritz(T: Tensor, m: int, invariant: bool, betas: list[Tensor], largest: bool, tol: float) -> RitzValue:
+    """The extreme Ritz pair of the tridiagonal ``T`` (``m x m``) and its residual."""
     ev, S = torch.linalg.eigh(T)
     i = m - 1 if largest else 0
-    invariant = m < a.numel() or float(b[m - 1]) <= tiny
-    resid = 0.0 if invariant else abs(float(b[m - 1]) * float(S[m - 1, i]))
+    resid = 0.0 if invariant else abs(float(betas[m - 1]) * float(S[m - 1, i]))
     scale = float(ev.abs().max())
-    converged = invariant or resid <= tol * max(scale, torch.finfo(a.dtype).tiny)
+    converged = invariant or resid <= tol * max(scale, torch.finfo(T.dtype).tiny)
     return RitzValue(float(ev[i]), resid, scale, converged, m)
 
 

@@ -12,8 +12,9 @@ Methods
   :math:`O(N^2)` memory, :math:`O(N^3)` time). The default for :math:`N \le` :data:`DENSE_MAX`.
 * ``"lanczos"``: the Lanczos recurrence in float64 (:func:`manifres._linalg.lanczos`: three
   vectors of memory, one sparse matrix-vector product per step, on the graph's device), at
-  most ``maxiter`` steps. :math:`\lambda_2` is computed on the complement of the known null
-  vector (:math:`\mathbf 1`, or :math:`D^{1/2}\mathbf 1` for ``"sym"``). It has converged when
+  most ``maxiter`` steps. :math:`\lambda_2` is the smallest eigenvalue of :math:`L + U uu^T`,
+  where :math:`u` is the known null vector (:math:`\mathbf 1`, or :math:`D^{1/2}\mathbf 1` for
+  ``"sym"``) and :math:`U \ge \lambda_{\max}` (the null vector moves to the top). It has converged when
   the residual :math:`\|L y - \theta y\|` of the Ritz pair is below ``tol`` (default
   :math:`10^{-8}`) times the largest Ritz value. The default for :math:`N >` :data:`DENSE_MAX`.
 
@@ -27,7 +28,7 @@ eigenvalue (for the exact Laplacian of the given weights, rounding accounted for
   (Anderson-Morley, which also holds with weights: it is Gershgorin's bound for
   :math:`W^{1/2} B^T B W^{1/2}`, :math:`B` the incidence matrix);
 * a Ritz value is a Rayleigh quotient, so the largest one is a lower bound of
-  :math:`\lambda_{\max}` and, on the complement of the null vector, the smallest one an upper
+  :math:`\lambda_{\max}` and, with the null vector moved to the top, the smallest one an upper
   bound of :math:`\lambda_2` (up to :math:`O(m^{5/2}\varepsilon)` rounding, Paige 1980);
 * the dense eigenvalues are exact to :math:`(8N + 32)\,\varepsilon_{64}\|L\|`;
 * an isolated node makes the graph disconnected: :math:`\lambda_2 = 0` exactly.
@@ -116,7 +117,7 @@ class _Spectrum:
         *,
         method: str | None = None,
         tol: float = 1e-8,
-        maxiter: int = 300,
+        maxiter: int = 100,
         generator: torch.Generator | None = None,
     ) -> None:
         if g.num_nodes == 0:
@@ -238,10 +239,12 @@ class _Spectrum:
             w = torch.where(row != col, self.w64, torch.zeros_like(self.w64))
             u = _root_degree(w, row, self.n).root
         u = u / torch.linalg.vector_norm(u)
-        r = lanczos(
-            self._matvec, self._start(), largest=False, deflate=u, tol=self.tol,
-            maxiter=self.maxiter,
-        )
+        top = self.upper_bound()
+
+        def shifted(v: Tensor) -> Tensor:  # L + U u u^T: the null vector moves to the top
+            return torch.addcmul(self._matvec(v), u, torch.dot(u, v), value=top)
+
+        r = lanczos(shifted, self._start(), largest=False, tol=self.tol, maxiter=self.maxiter)
         ref = max(r.scale, self.lambda_max().value if self._lmax is not None else 0.0)
         value = self._snap(r.value, ref)
         return _Bounded(value, 0.0, value + self._guard(r.steps), r.converged)
@@ -260,7 +263,7 @@ def _spectrum(
     validate: bool = True,
     method: str | None = None,
     tol: float = 1e-8,
-    maxiter: int = 300,
+    maxiter: int = 100,
     generator: torch.Generator | None = None,
     krylov_dim: int | None = None,
 ) -> _Spectrum:
@@ -304,7 +307,7 @@ def lambda_max(
     symmetrize: bool = False,
     method: str | None = None,
     tol: float = 1e-8,
-    maxiter: int = 300,
+    maxiter: int = 100,
     generator: torch.Generator | None = None,
     validate: bool = True,
     krylov_dim: int | None = None,
@@ -381,7 +384,7 @@ def lambda_2(
     symmetrize: bool = False,
     method: str | None = None,
     tol: float = 1e-8,
-    maxiter: int = 300,
+    maxiter: int = 100,
     generator: torch.Generator | None = None,
     validate: bool = True,
     krylov_dim: int | None = None,

@@ -320,3 +320,18 @@ def test_bounds_hold_for_lambda_2():
 def test_isolated_node_gives_an_exact_zero_lambda_2():
     ei = cycle(2000)
     assert float(G.lambda_2(ei, num_nodes=2001, maxiter=1)) == 0.0  # no iteration needed
+
+
+def test_karate_from_networkx_reads_the_edge_attr_column(dtype):
+    from torch_geometric.utils import from_networkx
+
+    g = nx.karate_club_graph()
+    data = from_networkx(g, group_edge_attrs=["weight"])
+    assert data.edge_attr.shape == (156, 1)
+    data.edge_attr = data.edge_attr.to(dtype)
+    ref = np.sort(nx.laplacian_spectrum(g, weight="weight"))[-1]  # 52.07, unweighted 18.14
+    assert float(G.lambda_max(data)) == pytest.approx(ref, rel=REL)
+    x = torch.randn(34, 2, dtype=dtype)
+    w = data.edge_attr[:, 0]
+    layer = G.LaplacianResidual(0.01, None)
+    torch.testing.assert_close(layer(x, data), layer(x, data.edge_index, w))
