@@ -23,6 +23,9 @@ __all__ = ["RitzValue", "lanczos", "pcg"]
 
 MatVec = Callable[[Tensor], Tensor]
 
+#: Largest ``steps * n`` for which :func:`lanczos` keeps its basis (32 MiB of float64).
+_KEEP_BASIS = 2**22
+
 
 class RitzValue(NamedTuple):
     r"""An extreme Ritz value :math:`\theta` of a symmetric operator :math:`A` and its quality.
@@ -94,9 +97,10 @@ def lanczos(
 
     Notes
     -----
-    No re-orthogonalisation: three vectors of memory. In floating point the basis loses
-    orthogonality once a Ritz value converges, which creates spurious copies of converged
-    Ritz values but leaves them accurate: every eigenvalue of :math:`T_m` lies within
+    Large problems (``maxiter * n`` above :data:`_KEEP_BASIS`) keep no basis and do not
+    re-orthogonalise: three vectors of memory; small ones re-orthogonalise fully. Without it
+    the basis loses orthogonality once a Ritz value converges, which creates spurious copies
+    of converged Ritz values but leaves them accurate: every eigenvalue of :math:`T_m` lies within
     :math:`O(m^{5/2}\varepsilon\|A\|)` of the interval spanned by the spectrum of :math:`A`
     (Paige, 1980), so the largest Ritz value is a lower bound of :math:`\lambda_{\max}` and the
     smallest an upper bound of :math:`\lambda_{\min}`, up to that rounding term. The residual
@@ -116,17 +120,24 @@ def lanczos(
     """
     n = start.shape[0]
     v = start / torch.linalg.vector_norm(start)
+    steps = min(maxiter, n)
+    # small problems keep the basis and re-orthogonalise against it (twice): exhausting the
+    # Krylov space then ends in a clean breakdown instead of rounding noise
+    basis = torch.empty(steps, n, dtype=v.dtype, device=v.device) if steps * n <= _KEEP_BASIS else None
     v_prev = torch.zeros_like(v)
     beta = torch.zeros((), dtype=v.dtype, device=v.device)
     alphas: list[Tensor] = []
     betas: list[Tensor] = []
-    steps = min(maxiter, n)
     ritz = RitzValue(0.0, float("inf"), 0.0, False, 0)
     previous = None
     for j in range(max(steps, 1)):
         w = matvec(v)
         a = torch.dot(w, v)
         w.addcmul_(a, v, value=-1.0).addcmul_(beta, v_prev, value=-1.0)  # in place: no new vectors
+        if basis is not None:
+            basis[j] = v
+            for _ in range(2):
+                w.sub_(basis[: j + 1].T @ (basis[: j + 1] @ w))
         b = torch.linalg.vector_norm(w)
         alphas.append(a)
         betas.append(b)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import warnings
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -131,15 +130,15 @@ class RowPattern:
             ordered = nnz < 2 or bool((row[1:] >= row[:-1]).all())
         else:
             ordered = False  # deciding would synchronise: sort anyway
-        if ordered:
-            self.perm = None
-            srow, scol = row, col
-        else:
-            self.perm = _stable_row_order(row, nnz)
-            srow, scol = row[self.perm], col[self.perm]
+        self.perm = None if ordered else _stable_row_order(row, nnz)
         idt = _index_dtype(n, nnz)
-        self.crow = _crow(srow, n).to(idt)
-        self.col = scol.to(idt)
+        if row.device.type == "cpu":  # counting: no gather of the sorted rows
+            crow = torch.zeros(n + 1, dtype=torch.long)
+            torch.cumsum(torch.bincount(row, minlength=n), 0, out=crow[1:])
+        else:  # bincount would synchronise (it sizes its output by the largest row)
+            crow = _crow(row if ordered else row[self.perm], n)
+        self.crow = crow.to(idt)
+        self.col = (col if ordered else col[self.perm]).to(idt)
         self._transpose: RowPattern | None = None
 
     def sorted_values(self, values: Tensor) -> Tensor:
@@ -167,7 +166,7 @@ def _stable_row_order(row: Tensor, nnz: int) -> Tensor:
     pos = torch.arange(nnz, device=row.device)
     key = torch.bitwise_or(torch.bitwise_left_shift(row, bits), pos)
     if key.device.type == "cpu":
-        key = torch.from_numpy(np.sort(key.numpy()))
+        key.numpy().sort()  # in place (NumPy's vectorised sort; the key is ours)
     else:
         key = torch.sort(key).values
     return torch.bitwise_and(key, (1 << bits) - 1)

@@ -66,7 +66,7 @@ from .._linalg import lanczos
 from .._validation import check_choice, check_int, check_real
 from ..errors import GraphError, StabilityError, UnknownChoiceError
 from ..manifolds.base import Manifold
-from ._sparse import sparse_operator
+from ._sparse import RowPattern
 from ._validate import Graph, check_features, resolve_graph
 from .laplacian import LaplacianParts, _check_normalization, _normalize, _root_degree
 
@@ -182,10 +182,12 @@ class _Spectrum:
 
     # --------------------------------------------------------------- Lanczos
     def _matvec(self, v: Tensor) -> Tensor:
+        r""":math:`Lv = \ell \odot v - A_n v` (the CSR holds :math:`A_n` only: no diagonal
+        entries to sort in)."""
         if self._csr is None:
             p = self.parts
-            self._csr = sparse_operator(p.edge_index, -p.weight, p.diag, self.n)
-        return torch.mv(self._csr, v)
+            self._csr = RowPattern(p.edge_index[0], p.edge_index[1], self.n).matrix(p.weight)
+        return torch.addcmul(torch.mv(self._csr, v).neg_(), self.parts.diag, v)
 
     def _start(self) -> Tensor:
         gen = self.generator if self.generator is not None else torch.Generator().manual_seed(0)
