@@ -107,8 +107,6 @@ class RowPattern:
         Entry order by row (stable); ``None`` when the entries are already sorted by row.
     crow, col : Tensor
         CSR row pointers and columns (int32 when they fit).
-    row, col_in : Tensor
-        The entries' rows and columns in input order (for gradients).
 
     Examples
     --------
@@ -123,8 +121,6 @@ class RowPattern:
         nnz = row.numel()
         self.n = n
         self.nnz = nnz
-        self.row = row
-        self.col_in = col
         if row.device.type == "cpu":
             # sorted already (torch_geometric's convention after coalescing)? (free on the CPU)
             ordered = nnz < 2 or bool((row[1:] >= row[:-1]).all())
@@ -139,21 +135,37 @@ class RowPattern:
             crow = _crow(row if ordered else row[self.perm], n)
         self.crow = crow.to(idt)
         self.col = (col if ordered else col[self.perm]).to(idt)
+        self._rows: Tensor | None = None
         self._transpose: RowPattern | None = None
 
     def sorted_values(self, values: Tensor) -> Tensor:
-        """``values`` (input order) in the pattern's order (differentiable)."""
+        """``values`` (input order) in the pattern's (CSR) order (differentiable)."""
         return values if self.perm is None else values[self.perm]
+
+    def csr(self, sorted_values: Tensor) -> Tensor:
+        """Sparse CSR ``(n, n)`` matrix with values already in the pattern's order."""
+        return _csr(self.crow, self.col, sorted_values, self.n)
 
     def matrix(self, values: Tensor) -> Tensor:
         """Sparse CSR ``(n, n)`` matrix with ``values`` (input order) at the pattern."""
-        return _csr(self.crow, self.col, self.sorted_values(values), self.n)
+        return self.csr(self.sorted_values(values))
+
+    @property
+    def rows(self) -> Tensor:
+        """The row of every entry, in the pattern's order (int64; built on first use)."""
+        if self._rows is None:
+            counts = torch.diff(self.crow.long())
+            self._rows = torch.repeat_interleave(
+                torch.arange(self.n, device=counts.device), counts, output_size=self.nnz
+            )
+        return self._rows
 
     @property
     def transpose(self) -> RowPattern:
-        """The pattern of the transposed matrix (built on first use, then kept)."""
+        """The pattern of the transposed matrix, for values in this pattern's order (built on
+        first use, then kept)."""
         if self._transpose is None:
-            self._transpose = RowPattern(self.col_in, self.row, self.n)
+            self._transpose = RowPattern(self.col.long(), self.rows, self.n)
         return self._transpose
 
 
@@ -184,13 +196,13 @@ def spmm(matrix: Tensor, x: Tensor) -> Tensor:
 
 
 class _PatternMatmul(torch.autograd.Function):
-    """``A(values) @ x`` on a fixed pattern; gradients for the values and for ``x``."""
+    """``A(values) @ x`` on a fixed pattern (values in its order); gradients for both."""
 
     @staticmethod
     def forward(ctx, values: Tensor, x: Tensor, pattern: RowPattern) -> Tensor:  # type: ignore[override]
         ctx.pattern = pattern
         ctx.save_for_backward(values, x)
-        return spmm(pattern.matrix(values), x)
+        return spmm(pattern.csr(values), x)
 
     @staticmethod
     def backward(ctx, grad: Tensor):  # type: ignore[override]
@@ -199,26 +211,28 @@ class _PatternMatmul(torch.autograd.Function):
         g_values = g_x = None
         if ctx.needs_input_grad[0]:
             # d/dA_k <g, A x> = <g[row_k], x[col_k]>
-            g_values = (grad[p.row] * x[p.col_in]).sum(-1)
+            g_values = (grad[p.rows] * x[p.col]).sum(-1)
         if ctx.needs_input_grad[1]:
-            g_x = spmm(p.transpose.matrix(values), grad)
+            t = p.transpose
+            g_x = spmm(t.csr(t.sorted_values(values)), grad)
         return g_values, g_x, None
 
 
-def pattern_matmul(pattern: RowPattern, values: Tensor, x: Tensor) -> Tensor:
-    r"""``A @ x`` for the matrix ``A`` with ``values`` (input order) at ``pattern``.
+def pattern_matmul(pattern: RowPattern, sorted_values: Tensor, x: Tensor) -> Tensor:
+    r"""``A @ x`` for the matrix ``A`` with ``sorted_values`` (in the pattern's order, see
+    :meth:`RowPattern.sorted_values`) at ``pattern``.
 
-    Differentiable in ``values`` (:math:`\partial/\partial A_k = \langle g_{r_k}, x_{c_k}
+    Differentiable in the values (:math:`\partial/\partial A_k = \langle g_{r_k}, x_{c_k}
     \rangle`) and in ``x`` (:math:`A^T g`, through the transposed pattern).
 
     Shapes:
-        - **values:** ``(nnz,)``
+        - **sorted_values:** ``(nnz,)``
         - **x:** ``(n, F)``
         - **output:** ``(n, F)``
     """
-    if torch.is_grad_enabled() and (values.requires_grad or x.requires_grad):
-        return _PatternMatmul.apply(values, x, pattern)
-    return spmm(pattern.matrix(values), x)
+    if torch.is_grad_enabled() and (sorted_values.requires_grad or x.requires_grad):
+        return _PatternMatmul.apply(sorted_values, x, pattern)
+    return spmm(pattern.csr(sorted_values), x)
 
 
 def sparse_operator(edge_index: Tensor, off: Tensor, diag: Tensor, n: int) -> Tensor:

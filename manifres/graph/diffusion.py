@@ -25,7 +25,7 @@ from ._cache import OperatorCache
 from ._pyg import is_data, message_passing
 from ._sparse import RowPattern, diffusion_operator, pattern_matmul, sparse_operator, spmm
 from ._validate import Graph, _check_symmetric, _unpack, check_features, resolve_graph
-from .laplacian import LaplacianParts, _check_normalization, _normalize
+from .laplacian import LaplacianParts, _check_normalization, _indicator, _normalize
 from .opinion import OpinionDynamics, _flat, _step_kwargs
 from .spectral import _require_stable_step, _Spectrum
 
@@ -431,11 +431,70 @@ class LaplacianResidual(message_passing()):
             return self._propagate(xf, g, h)
         if slot[0] is None:
             row, col = g.edge_index
-            slot[0] = RowPattern(row, col, g.num_nodes)
-        parts = _normalize(g.edge_index, g.edge_weight, g.num_nodes, self.normalization)
-        hw, hl = _scaled(parts, h, xf.dtype)
-        z = pattern_matmul(slot[0], hw, xf)
-        return torch.addcmul(xf + z, hl.unsqueeze(-1), xf, value=-1.0)
+            with torch.no_grad(), torch.inference_mode(False):
+                slot[0] = (RowPattern(row, col, g.num_nodes), (row != col).to(g.edge_weight.dtype))
+        pattern, offdiag = slot[0]
+        w = g.edge_weight * offdiag  # self-loops removed, differentiably (zero gradient there)
+        # one feature of an unsorted graph: scattering beats gathering the weights into CSR order
+        scatter = pattern.perm is not None and xf.shape[1] == 1
+        ax, ell = _normalized_product(
+            g.edge_index if scatter else pattern,
+            w if scatter else pattern.sorted_values(w),
+            xf,
+            self.normalization,
+            signed=not self.validate,
+        )
+        if isinstance(h, Tensor):  # x + h (A_n x - l x)
+            return torch.addcmul(xf, h.to(xf.dtype), torch.addcmul(ax, ell.unsqueeze(-1), xf, value=-1.0))
+        return torch.addcmul(torch.add(xf, ax, alpha=h), ell.unsqueeze(-1), xf, value=-h)
+
+
+def _normalized_product(
+    graph: RowPattern | Tensor, w: Tensor, xf: Tensor, normalization: str | None, *, signed: bool
+) -> tuple[Tensor, Tensor]:
+    r"""``(A_n x, \ell)`` from raw weights ``w``: the features are scaled instead of the edges
+    (:math:`D^{-1/2} A D^{-1/2} x` as ``(A (x / r)) / r`` with :math:`r = \sqrt{d}`), so a call
+    costs a few sparse products of the raw weights and no normalised weight per edge.
+
+    ``graph`` is a :class:`RowPattern` (``w`` in its order: CSR products) or an ``edge_index``
+    (``w`` in its order: scatter products). Degrees are accumulated in float64 after scaling by
+    the largest weight (no overflow, and no underflow for weights less than :math:`10^{300}`
+    apart); isolated nodes get :math:`\ell_i = 0`, a degree that is not positive otherwise NaN
+    (with ``signed``, the rows whose weights are not all zero are found from :math:`|w|`)."""
+    if isinstance(graph, RowPattern):
+        n = graph.n
+
+        def product(values: Tensor, x: Tensor) -> Tensor:
+            return pattern_matmul(graph, values, x)
+
+        def degree(values: Tensor) -> Tensor:
+            ones = torch.ones(n, 1, dtype=values.dtype, device=values.device)
+            return pattern_matmul(graph, values, ones)[:, 0]
+    else:
+        n = xf.shape[0]
+        row, col = graph
+
+        def product(values: Tensor, x: Tensor) -> Tensor:
+            return torch.zeros_like(x).index_add_(0, row, values.unsqueeze(-1) * x[col])
+
+        def degree(values: Tensor) -> Tensor:
+            return torch.zeros(n, dtype=values.dtype, device=values.device).index_add_(0, row, values)
+
+    if normalization is None:
+        return product(w, xf), degree(w.to(torch.float64)).to(xf.dtype)
+    top = w.detach().abs().max() if w.numel() else w.new_zeros(())
+    scale = torch.where(top > 0, top, torch.ones_like(top)).to(torch.float64)
+    scaled = degree(w.to(torch.float64) / scale)
+    iso = degree(w.detach().abs().to(torch.float64)) == 0 if signed else scaled == 0
+    pos = scaled > 0
+    safe = torch.where(pos, scaled, torch.ones_like(scaled))
+    root = torch.where(pos | iso, scale.sqrt() * safe.sqrt(), torch.full_like(safe, math.nan))
+    r = root.to(xf.dtype).unsqueeze(-1)
+    if normalization == "sym":
+        ax = product(w, xf / r) / r
+    else:
+        ax = product(w, xf) / r / r
+    return ax, _indicator(scaled, iso).to(xf.dtype)
 
 
 def _given_step(step: float | Tensor) -> float | Tensor:

@@ -34,10 +34,12 @@ eigenvalue (for the exact Laplacian of the given weights, rounding accounted for
 * an isolated node makes the graph disconnected: :math:`\lambda_2 = 0` exactly.
 
 When Lanczos does not converge in ``maxiter`` steps (clustered spectra: rings, grids, long
-paths), :func:`lambda_max` returns an upper estimate: the smaller of the bound above and the
-Ritz value plus its residual, and :func:`lambda_2` its Ritz value (an upper bound), each with a
-``RuntimeWarning`` that gives the interval. :func:`stability_certificate` decides stability
-from the proven interval only: it is never wrong, and says when it cannot decide.
+paths), :func:`lambda_max` returns the bound above (an upper bound that holds; the Ritz value
+plus its residual is not one: it bounds the eigenvalue nearest the Ritz value, and the Krylov
+space may not have met the top of the spectrum yet), and :func:`lambda_2` its Ritz value (an
+upper bound), each with a ``RuntimeWarning`` that gives the interval.
+:func:`stability_certificate` decides stability from the proven interval only: it is never
+wrong, and says when it cannot decide.
 
 Conventions
 -----------
@@ -220,7 +222,7 @@ class _Spectrum:
             return _Bounded(self._snap(r.value, r.scale), lower, upper, True)
         if tight(r):
             return _Bounded(upper, lower, upper, True)
-        return _Bounded(min(upper, r.value + r.residual), lower, upper, False)
+        return _Bounded(upper, lower, upper, False)
 
     def lambda_2(self) -> _Bounded:
         if self.n < 2:
@@ -292,7 +294,7 @@ def _warn_unconverged(what: str, b: _Bounded, s: _Spectrum) -> None:
     if not b.converged:
         warnings.warn(
             f"Lanczos did not converge in maxiter={s.maxiter} steps: returning {b.value:.10g}, "
-            f"an upper estimate of {what}; the interval [{b.lower:.10g}, {b.upper:.10g}] holds. "
+            f"an upper bound of {what}; the interval [{b.lower:.10g}, {b.upper:.10g}] holds. "
             "Increase maxiter, or use method='dense' on small graphs",
             RuntimeWarning,
             stacklevel=3,
@@ -333,7 +335,7 @@ def lambda_max(
         Lanczos residual tolerance, relative to :math:`\lambda_{\max}`.
     maxiter : int
         Maximal number of Lanczos steps (sparse products); a ``RuntimeWarning`` if reached
-        before convergence, and the value is then an upper estimate (module docstring).
+        before convergence, and the value is then an upper bound (module docstring).
     generator : torch.Generator, optional
         Start vector's generator (default: seeded with 0, reproducible).
     validate : bool
@@ -456,8 +458,8 @@ def max_stable_step(
     -------
     Tensor, 0-dim
         ``inf`` for a graph without (non-zero) edges, where every step is stable. When
-        Lanczos does not converge, ``2 / `` the upper estimate of :func:`lambda_max` (a smaller,
-        safer step), with its warning.
+        Lanczos does not converge, two over the upper bound that :func:`lambda_max` returns
+        then (a smaller step, proven stable), with its warning.
 
     Examples
     --------

@@ -163,9 +163,9 @@ def test_lanczos_warns_when_not_converged_and_returns_bounds():
     exact = spectrum("path", 400, None)
     with pytest.warns(RuntimeWarning, match="did not converge") as rec:
         l2 = float(G.lambda_2(ei, method="lanczos", maxiter=20))
-    assert "upper estimate of lambda_2" in str(rec[0].message)
+    assert "upper bound of lambda_2" in str(rec[0].message)
     assert l2 >= exact[1]  # a Ritz value on the complement of the null vector: an upper bound
-    with pytest.warns(RuntimeWarning, match="upper estimate of lambda_max"):
+    with pytest.warns(RuntimeWarning, match="upper bound of lambda_max"):
         lmax = float(G.lambda_max(ei, method="lanczos", maxiter=20))
     assert exact[-1] <= lmax <= 4.0  # never below lambda_max; at most the edge-degree bound
 
@@ -335,3 +335,23 @@ def test_karate_from_networkx_reads_the_edge_attr_column(dtype):
     w = data.edge_attr[:, 0]
     layer = G.LaplacianResidual(0.01, None)
     torch.testing.assert_close(layer(x, data), layer(x, data.edge_index, w))
+
+
+def test_an_outlier_the_krylov_space_has_not_met_yet_is_never_missed():
+    # a dense random graph (lambda_max(sym) ~ 1.4) plus one separate edge (lambda_max = 2):
+    # after a few steps the Ritz value plus its residual is still ~1.4 < 2, not a bound
+    g = torch.Generator().manual_seed(0)
+    n = 700
+    r, c = torch.randint(0, n, (15 * n,), generator=g), torch.randint(0, n, (15 * n,), generator=g)
+    keep = r != c
+    ei = torch.stack([torch.cat([r[keep], c[keep]]), torch.cat([c[keep], r[keep]])])
+    ei = torch.cat([ei, torch.tensor([[n, n + 1], [n + 1, n]])], 1)
+    w = torch.ones(ei.shape[1], dtype=torch.float64)
+    opts = dict(num_nodes=n + 2, normalization="sym", method="lanczos")
+    for maxiter in (2, 3, 4):
+        with pytest.warns(RuntimeWarning, match="did not converge"):
+            assert float(G.lambda_max(ei, w, maxiter=maxiter, **opts)) >= 2.0
+        c = G.stability_certificate(1.02, ei, w, maxiter=maxiter, fiedler=False, **opts)
+        assert c.stable is not True
+        lo, hi = c.lambda_max_bounds
+        assert lo <= 2.0 <= hi
