@@ -21,8 +21,10 @@ from a stale operator; it is validated again (``validate=True``) when the operat
 
 from __future__ import annotations
 
+import numbers
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -241,8 +243,10 @@ def _unit_interval(value: Any, n: int, name: str, owner: str, like: Tensor) -> T
         )
     if isinstance(value, Tensor):
         t = value
-    else:
+    elif isinstance(value, numbers.Real) or np.ndim(value) == 0:
         t = torch.as_tensor(check_real(value, name, owner), dtype=torch.float64)
+    else:  # a sequence or an array of per-node values
+        t = torch.as_tensor(np.asarray(value, dtype=np.float64))
     t = t.to(like.device)
     if t.dim() == 0 and not isinstance(t, nn.Parameter):
         t = t.expand(n)

@@ -789,7 +789,7 @@ def dirichlet_energy(
     if manifold is not None:
         d = manifold.dist(x[row], x[col])
         return 0.5 * (w * d * d).sum()
-    xf = x.reshape(x.shape[0], -1)
+    xf = x.flatten(1) if x.dim() > 1 else x.unsqueeze(-1)
     if normalization == "sym":
         rd = _root_degree(w, row, g.num_nodes)
         xf = xf / rd.root.unsqueeze(-1)  # isolated nodes: root 1 (and no edge)

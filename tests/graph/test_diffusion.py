@@ -655,3 +655,44 @@ def test_manifold_model_checks(dtype):
         model(torch.ones(3, 4, dtype=dtype))
     with pytest.raises(GraphError, match="rows"):
         model(hemisphere_points(4, dtype))
+
+
+# ----------------------------------------------------------------------------- CUDA
+@pytest.mark.cuda
+def test_default_cached_step_makes_no_host_device_sync_on_cuda(dtype):
+    ei = cycle(1000).cuda()
+    layer = G.LaplacianResidual(0.5)  # default arguments
+    xs = [torch.randn(1000, f, dtype=dtype, device="cuda") for f in (1, 8)]
+    refs = [layer(x, ei) for x in xs] + [layer(x, ei) for x in xs]  # validated, operator built
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        ys = [layer(x, ei) for x in xs]
+        step = torch.tensor(0.5, dtype=dtype, device="cuda")
+        zs = [layer.forward_with_step(x, ei, step=step) for x in xs]
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    for y, z, ref, x in zip(ys, zs, refs[len(xs):], xs, strict=True):
+        torch.testing.assert_close(y, ref)
+        torch.testing.assert_close(z, ref)
+        cpu = G.LaplacianResidual(0.5, cached=False)(x.cpu(), ei.cpu())
+        torch.testing.assert_close(y.cpu(), cpu, rtol=0, atol=tol(dtype, 1e-6, 1e-14))
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("normalization", NORMS)
+def test_layer_paths_on_cuda_match_the_cpu(dtype, normalization):
+    ei, w = random_graph(40, 120, seed=11, dtype=dtype)
+    x = torch.randn(42, 3, dtype=dtype)
+    g = torch.randn(42, 3, dtype=dtype)
+    results = {}
+    for device in ("cpu", "cuda"):
+        layer = G.LaplacianResidual(0.3, normalization, learn_step=True).to(device)
+        wd = w.to(device).requires_grad_(True)
+        for _ in range(3):  # message passing, then the CSR pattern
+            y = layer(x.to(device), ei.to(device), wd)
+        (y * g.to(device)).sum().backward()
+        bound = G.LaplacianResidual(0.3, normalization).bind(ei, w, num_nodes=42).to(device)
+        results[device] = (y.detach().cpu(), wd.grad.cpu(), layer.theta.grad.cpu(), bound(x.to(device)).cpu())
+    for a, b in zip(results["cpu"], results["cuda"], strict=True):
+        torch.testing.assert_close(b, a, rtol=tol(dtype, 1e-4, 1e-10), atol=tol(dtype, 1e-5, 1e-12))

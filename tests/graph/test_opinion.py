@@ -238,6 +238,14 @@ def test_model_parameter_errors():
         fj.equilibrium(torch.zeros(4, 1), maxiter=1.5)
 
 
+def test_susceptibility_accepts_sequences_and_arrays(dtype):
+    ei = path(4)
+    x0 = torch.randn(4, 1, dtype=dtype)
+    ref = G.FriedkinJohnsen(ei, susceptibility=torch.tensor([0.1, 0.2, 0.3, 0.4]))(x0)
+    for value in ([0.1, 0.2, 0.3, 0.4], np.array([0.1, 0.2, 0.3, 0.4], dtype=np.float32)):
+        torch.testing.assert_close(G.FriedkinJohnsen(ei, susceptibility=value)(x0), ref)
+
+
 def test_learnable_susceptibility_is_a_parameter(dtype):
     ei = cycle(5)
     lam = nn.Parameter(torch.full((5,), 0.5, dtype=torch.float64))
@@ -379,3 +387,16 @@ def test_empty_graphs_and_empty_node_sets(dtype):
     for model in (G.DeGroot(empty, num_nodes=0), G.HegselmannKrause(0.5, num_nodes=0)):
         assert model(none).shape == (0, 2)
         assert model.simulate(none, 2).shape == (3, 0, 2)
+
+
+@pytest.mark.cuda
+def test_models_on_cuda_match_the_cpu(dtype):
+    ei, w = random_graph(12, 30, seed=1)
+    for model in _models(ei, w, 12):
+        x = _opinions(model, 12).to(dtype)
+        ref = model(x)
+        gpu = copy.deepcopy(model).cuda()
+        assert len(gpu._cache) == 0
+        for _ in range(2):
+            y = gpu(x.cuda())
+        torch.testing.assert_close(y.cpu(), ref, rtol=tol(dtype, 1e-5, 1e-12), atol=tol(dtype, 1e-5, 1e-12))

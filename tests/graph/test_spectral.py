@@ -355,3 +355,16 @@ def test_an_outlier_the_krylov_space_has_not_met_yet_is_never_missed():
         assert c.stable is not True
         lo, hi = c.lambda_max_bounds
         assert lo <= 2.0 <= hi
+
+
+@pytest.mark.cuda
+def test_spectra_and_certificates_on_cuda(dtype):
+    ei, w = random_graph(800, 2400, seed=12, dtype=dtype)
+    for normalization in (None, "sym"):
+        opts = dict(num_nodes=800, normalization=normalization, method="lanczos")
+        cpu = G.lambda_max(ei, w, **opts)
+        gpu = G.lambda_max(ei.cuda(), w.cuda(), **opts)
+        assert gpu.device.type == "cuda"
+        assert float(gpu) == pytest.approx(float(cpu), rel=1e-9)
+        c = G.stability_certificate(0.1, ei.cuda(), w.cuda(), **opts)
+        assert c.stable == G.stability_certificate(0.1, ei, w, **opts).stable
