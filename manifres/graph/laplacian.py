@@ -22,7 +22,7 @@ Conventions (the same in every function of :mod:`manifres.graph`)
   with the double-where rule, so gradients with respect to zero weights are finite (zero).
 * **Self-loops** are removed (their weight is masked to 0, with a zero gradient): a self-loop
   cancels in :math:`D - A` anyway, and removing it keeps the normalised Laplacians' diagonal
-  at exactly 1. Self-trust belongs in the step size (``x - alpha L x``), not in ``A``.
+  at exactly 1. Self-trust belongs in the step size (``x - h L x``), not in ``A``.
 * **Duplicate edges** are summed.
 * **Directed graphs**: ``"sym"`` and the spectral tools need a symmetric ``A``; with validation
   on, a directed graph raises :class:`~manifres.errors.GraphError` naming an unmatched edge.

@@ -64,6 +64,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import torch
 from torch import Tensor
 
+from .._deprecation import UNSET, renamed_kwargs
 from .._linalg import lanczos
 from .._validation import check_choice, check_int, check_real
 from ..errors import GraphError, StabilityError, UnknownChoiceError
@@ -290,6 +291,15 @@ def _spectrum(
     return _Spectrum(g, normalization, method=method, tol=tol, maxiter=maxiter, generator=generator)
 
 
+def _step_argument(owner: str, step: Any, edge_index: Any, options: dict) -> float:
+    """The checked step, also from its deprecated keyword ``alpha`` (taken out of ``options``)."""
+    old = {"alpha": options.pop("alpha")} if "alpha" in options else {}
+    step = renamed_kwargs(owner, old, {"alpha": ("step", step)}).get("step", step)
+    if step is UNSET or edge_index is UNSET:
+        raise TypeError(f"{owner}() needs a step and an edge_index (or Data)")
+    return check_real(step, "step", owner)
+
+
 def _warn_unconverged(what: str, b: _Bounded, s: _Spectrum) -> None:
     if not b.converged:
         warnings.warn(
@@ -474,8 +484,8 @@ def max_stable_step(
 
 
 def consensus_rate(
-    step: float,
-    edge_index: Tensor | Data,
+    step: float = UNSET,
+    edge_index: Tensor | Data = UNSET,
     edge_weight: Tensor | None = None,
     num_nodes: int | None = None,
     normalization: str | None = None,
@@ -501,7 +511,7 @@ def consensus_rate(
     >>> consensus_rate(0.25, ring)  # eigenvalues 0, 2, 2, 4
     tensor(0.5000)
     """
-    a = check_real(step, "step", "consensus_rate")
+    a = _step_argument("consensus_rate", step, edge_index, options)
     s = _spectrum(edge_index, edge_weight, num_nodes, normalization, **options)
     lmax, l2 = s.lambda_max(), s.lambda_2()
     _warn_unconverged("lambda_max", lmax, s)
@@ -674,8 +684,8 @@ def _require_stable_step(h: float, s: _Spectrum, owner: str) -> None:
 
 
 def stability_certificate(
-    step: float,
-    edge_index: Tensor | Data,
+    step: float = UNSET,
+    edge_index: Tensor | Data = UNSET,
     edge_weight: Tensor | None = None,
     num_nodes: int | None = None,
     normalization: str | None = None,
@@ -707,7 +717,7 @@ def stability_certificate(
     >>> c.stable, round(c.max_step, 12), round(c.rate, 12)
     (False, 0.5, 1.4)
     """
-    h = check_real(step, "step", "stability_certificate")
+    h = _step_argument("stability_certificate", step, edge_index, options)
     s = _spectrum(edge_index, edge_weight, num_nodes, normalization, **options)
     return _certify(h, s, fiedler=fiedler)
 

@@ -127,6 +127,12 @@ def test_stability_certificate(dtype):
     assert c.safe_step == pytest.approx(0.5, rel=1e-9) and c.converged
     with pytest.warns(DeprecationWarning, match="'alpha'"):
         assert c.alpha == 0.51
+    with pytest.warns(DeprecationWarning, match="'alpha' is deprecated"):
+        assert G.stability_certificate(alpha=0.51, edge_index=ei, edge_weight=w).stable is False
+    with pytest.warns(DeprecationWarning, match="'alpha' is deprecated"):
+        assert float(G.consensus_rate(alpha=0.25, edge_index=ei, edge_weight=w)) == pytest.approx(0.75)
+    with pytest.raises(TypeError, match="both"):
+        G.consensus_rate(0.25, ei, w, alpha=0.25)
 
 
 def test_disconnected_and_tiny_graphs(dtype):
