@@ -50,7 +50,7 @@ def coalesce_entries(indices: Tensor, values: Tensor, n: int) -> tuple[Tensor, T
     key = row * n + col
     if key.numel() > 1 and not bool((key[1:] >= key[:-1]).all()):
         key, perm = torch.sort(key)
-        values = values[perm]
+        values = values.index_select(0, perm)
     uniq, inv = torch.unique_consecutive(key, return_inverse=True)
     if uniq.numel() != key.numel():
         values = torch.zeros(uniq.numel(), dtype=values.dtype, device=values.device).index_add(
@@ -132,15 +132,15 @@ class RowPattern:
             crow = torch.zeros(n + 1, dtype=torch.long)
             torch.cumsum(torch.bincount(row, minlength=n), 0, out=crow[1:])
         else:  # bincount would synchronise (it sizes its output by the largest row)
-            crow = _crow(row if ordered else row[self.perm], n)
+            crow = _crow(row if ordered else row.index_select(0, self.perm), n)
         self.crow = crow.to(idt)
-        self.col = (col if ordered else col[self.perm]).to(idt)
+        self.col = (col if ordered else col.index_select(0, self.perm)).to(idt)
         self._rows: Tensor | None = None
         self._transpose: RowPattern | None = None
 
     def sorted_values(self, values: Tensor) -> Tensor:
         """``values`` (input order) in the pattern's (CSR) order (differentiable)."""
-        return values if self.perm is None else values[self.perm]
+        return values if self.perm is None else values.index_select(0, self.perm)
 
     def csr(self, sorted_values: Tensor) -> Tensor:
         """Sparse CSR ``(n, n)`` matrix with values already in the pattern's order."""
@@ -211,7 +211,7 @@ class _PatternMatmul(torch.autograd.Function):
         g_values = g_x = None
         if ctx.needs_input_grad[0]:
             # d/dA_k <g, A x> = <g[row_k], x[col_k]>
-            g_values = (grad[p.rows] * x[p.col]).sum(-1)
+            g_values = (grad.index_select(0, p.rows) * x.index_select(0, p.col)).sum(-1)
         if ctx.needs_input_grad[1]:
             t = p.transpose
             g_x = spmm(t.csr(t.sorted_values(values)), grad)

@@ -273,8 +273,8 @@ def _check_symmetric(edge_index: Tensor, edge_weight: Tensor, num_nodes: int) ->
     n = num_nodes
     gen = torch.Generator().manual_seed(12345)
     v = (1.0 + torch.rand(n, generator=gen, dtype=torch.float64)).to(w.device)
-    out = torch.zeros(n, dtype=torch.float64, device=w.device).index_add_(0, row, w * v[col])
-    back = torch.zeros_like(out).index_add_(0, col, w * v[row])
+    out = torch.zeros(n, dtype=torch.float64, device=w.device).index_add_(0, row, w * v.index_select(0, col))
+    back = torch.zeros_like(out).index_add_(0, col, w * v.index_select(0, row))
     tol = 16.0 * torch.finfo(edge_weight.dtype).eps + 64.0 * torch.finfo(torch.float64).eps
     # weights are non-negative here (checked before), so |A| v + |A|^T v = out + back; a
     # negative weight can only make the screen fail, and the exact test then decides

@@ -475,7 +475,7 @@ def _normalized_product(
         row, col = graph
 
         def product(values: Tensor, x: Tensor) -> Tensor:
-            return torch.zeros_like(x).index_add_(0, row, values.unsqueeze(-1) * x[col])
+            return torch.zeros_like(x).index_add_(0, row, values.unsqueeze(-1) * x.index_select(0, col))
 
         def degree(values: Tensor) -> Tensor:
             return torch.zeros(n, dtype=values.dtype, device=values.device).index_add_(0, row, values)
@@ -767,7 +767,7 @@ class ManifoldDiffusion(OpinionDynamics):
         """One step (``x0`` is ignored)."""
         self._check_x(x)
         row, col = self.edge_index
-        v = self.manifold.log(x[row], x[col])
+        v = self.manifold.log(x.index_select(0, row), x.index_select(0, col))
         s = torch.index_add(torch.zeros_like(x), 0, row, self._weights(x.dtype) * v)
         return self.manifold.retract(x, self.step * s, self.retraction)
 

@@ -146,7 +146,7 @@ def _root_degree(w: Tensor, row: Tensor, n: int) -> _RootDegree:
     iso = top == 0
     m = torch.where(top > 0, top, torch.ones_like(top)).to(torch.float64)
     scaled = torch.zeros(n, dtype=torch.float64, device=w.device)
-    scaled = scaled.index_add_(0, row, w.to(torch.float64) / m[row])
+    scaled = scaled.index_add_(0, row, w.to(torch.float64) / m.index_select(0, row))
     pos = scaled > 0
     safe = torch.where(pos, scaled, torch.ones_like(scaled))
     root = torch.where(pos | iso, (m.sqrt() * safe.sqrt()), torch.full_like(safe, math.nan))
@@ -173,7 +173,7 @@ def _normalize(
     # weights is not isolated: it gets NaN)
     rd = _root_degree(w, row, num_nodes)
     r = rd.root
-    a = w / r[row] / (r[col] if normalization == "sym" else r[row])
+    a = w / r.index_select(0, row) / r.index_select(0, col if normalization == "sym" else row)
     return LaplacianParts(edge_index, a, _indicator(rd.degree, rd.isolated), rd.degree, num_nodes)
 
 

@@ -611,10 +611,11 @@ class HegselmannKrause(OpinionDynamics):
             om = self._omega((diff * diff).sum(-1))
             return ((om @ xf) / om.sum(1, keepdim=True)).reshape(x.shape)
         row, col = self.edge_index
-        diff = xf[row] - xf[col]
+        xi, xj = xf.index_select(0, row), xf.index_select(0, col)
+        diff = xi - xj
         om = self._omega((diff * diff).sum(-1)) * self._weights(x.dtype)
         self_w = self._omega(torch.zeros((), dtype=x.dtype, device=x.device))
-        num = torch.index_add(self_w * xf, 0, row, om.unsqueeze(-1) * xf[col])
+        num = torch.index_add(self_w * xf, 0, row, om.unsqueeze(-1) * xj)
         den = torch.index_add(self_w.expand(self.num_nodes).clone(), 0, row, om)
         return (num / den.unsqueeze(-1)).reshape(x.shape)
 

@@ -154,7 +154,8 @@ class _Spectrum:
                 self._upper = 0.0
             else:
                 d = p.degree
-                top = float(torch.where(live, d[row] + d[col], torch.zeros_like(p.weight)).max())
+                ends = d.index_select(0, row) + d.index_select(0, col)
+                top = float(torch.where(live, ends, torch.zeros_like(ends)).max())
                 # degrees are float64 sums of at most max_i deg_i terms: relative rounding
                 count = int(torch.bincount(row, minlength=self.n).max())
                 self._upper = top * (1.0 + 2.0 * (count + 2) * _EPS64)
@@ -797,11 +798,11 @@ def dirichlet_energy(
     row, col = g.edge_index
     w = torch.where(row != col, g.edge_weight, torch.zeros_like(g.edge_weight))
     if manifold is not None:
-        d = manifold.dist(x[row], x[col])
+        d = manifold.dist(x.index_select(0, row), x.index_select(0, col))
         return 0.5 * (w * d * d).sum()
     xf = x.flatten(1) if x.dim() > 1 else x.unsqueeze(-1)
     if normalization == "sym":
         rd = _root_degree(w, row, g.num_nodes)
         xf = xf / rd.root.unsqueeze(-1)  # isolated nodes: root 1 (and no edge)
-    diff = xf[row] - xf[col]
+    diff = xf.index_select(0, row) - xf.index_select(0, col)
     return 0.5 * (w * (diff * diff).sum(-1)).sum()
