@@ -337,7 +337,10 @@ class LaplacianResidual(message_passing()):
                 symmetric=self.normalization == "sym",
             )
             entry = _Entry(g, symmetric=self.normalization == "sym" or not self.validate)
-            cache.put("graph", tensors, extra, entry)
+            # weights computed at every call (a non-leaf tensor) are never seen again: keeping
+            # them would only keep their autograd graph alive until the next call
+            if not (grad_w and edge_weight.grad_fn is not None):
+                cache.put("graph", tensors, extra, entry)
         else:
             entry.sightings += 1
         h = self._current_step(entry) if step is None else _given_step(step)

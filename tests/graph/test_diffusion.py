@@ -133,6 +133,23 @@ def test_weight_gradients_match_message_passing_on_every_call(dtype, normalizati
         torch.testing.assert_close(gw, gw_ref, rtol=0, atol=tol(dtype, 1e-5, 1e-13))
 
 
+def test_weights_computed_per_call_are_not_kept_alive():
+    import weakref
+
+    ei = cycle(8)
+    layer = G.LaplacianResidual(0.3)
+    raw = nn.Parameter(torch.rand(8, dtype=torch.float64))
+    x = torch.randn(8, 2, dtype=torch.float64)
+    refs = []
+    for _ in range(3):
+        w = raw.exp().repeat(2)  # a new non-leaf tensor at every call (the weights of a network)
+        refs.append(weakref.ref(w))
+        layer(x, ei, w).sum().backward()
+        del w
+    assert all(r() is None for r in refs)  # the cache holds none of them
+    assert raw.grad is not None and torch.isfinite(raw.grad).all()
+
+
 @pytest.mark.parametrize("width", [1, 3])
 def test_cached_step_is_differentiable_in_features(dtype, width):
     ei, w = random_graph(12, 30, seed=6, dtype=dtype)
