@@ -128,3 +128,36 @@ def test_cuda_matches_cpu(dtype, algo):
         )
         out[device] = x.detach().cpu()
     torch.testing.assert_close(out["cuda"], out["cpu"], atol=tol(dtype, 1e-5, 1e-12), rtol=0)
+
+
+def test_moments_use_the_manifold_metric(dtype, weighted_euclidean):
+    """Metric diag(d): xi = D^{-1} g and v = <xi, xi>_D = g^T D^{-1} g, so the first step is
+    -lr D^{-1} g / |g|_{D^{-1}} (the projection and the Frobenius norm give other steps)."""
+    x0 = torch.tensor([0.5, -1.0, 2.0], dtype=dtype)
+    g = torch.tensor([1.0, 2.0, -3.0], dtype=dtype)
+    x = torch.nn.Parameter(x0.clone())
+    opt = RiemannianAdam([x], lr=0.1, eps=0.0, manifold=weighted_euclidean)
+    x.grad = g.clone()
+    opt.step()
+    d = torch.tensor(weighted_euclidean.d, dtype=dtype)
+    expected = x0 - 0.1 * (g / d) / (g * g / d).sum().sqrt()
+    torch.testing.assert_close(x.detach(), expected, atol=tol(dtype, 1e-7, 1e-15), rtol=0)
+
+
+def test_weight_decay_toward_decay_to_is_a_projected_step(dtype):
+    """Zero loss: xi = P_x(lambda (x - r)); the normalised first step moves by exactly lr toward r."""
+    S = manifres.Sphere(2)
+    r = torch.tensor([0.0, 1.0, 0.0], dtype=dtype)
+    x = torch.nn.Parameter(torch.tensor([1.0, 0.0, 0.0], dtype=dtype))
+    opt = RiemannianAdam([x], lr=0.3, eps=0.0, weight_decay=1.0, manifold=S, decay_to=r)
+    x.grad = torch.zeros(3, dtype=dtype)
+    opt.step()
+    expected = torch.tensor([math.cos(0.3), math.sin(0.3), 0.0], dtype=dtype)
+    torch.testing.assert_close(x.detach(), expected, atol=tol(dtype, 1e-7, 1e-15), rtol=0)
+
+
+def test_weight_decay_without_decay_to_is_refused_on_the_sphere():
+    S = manifres.Sphere(2)
+    x = torch.nn.Parameter(torch.tensor([1.0, 0.0, 0.0]))
+    with pytest.raises(ParameterError, match="would do nothing on Sphere"):
+        RiemannianAdam([x], weight_decay=0.01, manifold=S)
