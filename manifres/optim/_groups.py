@@ -251,7 +251,7 @@ class RiemannianMixin:
                 f"{owner}: the state dict has {len(saved_groups)} parameter groups, the optimizer "
                 f"has {len(live_groups)}"
             )
-        merged = []
+        merged, live_values = [], [{k: g[k] for k in _LIVE_KEYS} for g in live_groups]
         for i, (saved, live) in enumerate(zip(saved_groups, live_groups, strict=True)):
             saved = dict(saved)
             if "manifold" in saved:
@@ -270,6 +270,11 @@ class RiemannianMixin:
             self._check({**saved, "params": live["params"]})  # type: ignore[attr-defined]
             merged.append(saved)  # "params" keeps the checkpoint's indices: torch pairs them
         super().load_state_dict({**state_dict, "param_groups": merged})  # type: ignore[misc]
+        for group, values in zip(self.param_groups, live_values, strict=True):  # type: ignore[attr-defined]
+            group.update(values)  # the objects themselves, not torch's deep copies
+        for state in self.state.values():  # type: ignore[attr-defined]
+            if isinstance(state.get("step"), Tensor):  # torch.optim.Adam keeps a tensor count
+                state["step"] = int(state["step"].item())
 
 
 def _describe(spec: dict[str, str] | None) -> str:
