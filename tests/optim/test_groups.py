@@ -110,6 +110,7 @@ def test_resume_from_a_checkpoint_gives_the_uninterrupted_trajectory(dtype, algo
 @pytest.mark.parametrize("algo", ["sgd", "adam"])
 def test_deepcopy_continues_identically_and_independently(dtype, algo):
     params = _params(dtype)
+    start = [p.detach().clone() for p in params]
     opt = _optimizer(algo, params)
     _run(opt, params, 3)
     params2, opt2 = copy.deepcopy((params, opt))
@@ -118,8 +119,8 @@ def test_deepcopy_continues_identically_and_independently(dtype, algo):
     _run(opt, params, 4)
     snapshot = [p.detach().clone() for p in params]
     _run(opt2, params2, 4)
-    for a, b in zip(params, params2, strict=True):
-        assert torch.equal(a.detach(), b.detach())
+    for a, b, s in zip(params, params2, start, strict=True):
+        assert torch.equal(a.detach(), b.detach()) and (a.detach() - s).abs().max() > 1e-3
     assert all(torch.equal(a.detach(), s) for a, s in zip(params, snapshot, strict=True))
 
 
@@ -195,3 +196,39 @@ def test_a_checkpoint_of_the_torch_optimizer_resumes_a_euclidean_group(dtype, al
             ours.step()
     assert ours.state[w]["step" if algo == "adam" else "momentum_buffer"] is not None
     torch.testing.assert_close(w.detach(), ref_w.detach(), atol=tol(dtype, 1e-6, 1e-14), rtol=0)
+
+
+@pytest.mark.parametrize("algo", ["sgd", "adam"])
+def test_stabilize_projects_back(dtype, algo):
+    """A rotation that drifted off SO(3) (as after many float32 steps) is mapped back exactly
+    every `stabilize` steps; a retraction alone only halves the digits of the drift."""
+    G = manifres.SpecialOrthogonal(3)
+    R0 = G.random(5, dtype=dtype, generator=torch.Generator().manual_seed(0))
+    eye = torch.eye(3, dtype=dtype)
+    drift = {}
+    for stabilize in (None, 1):
+        R = torch.nn.Parameter(R0.clone())
+        if algo == "sgd":
+            opt = RiemannianSGD([R], lr=0.0, momentum=0.5, manifold=G, stabilize=stabilize)
+        else:
+            opt = RiemannianAdam([R], lr=0.0, manifold=G, stabilize=stabilize)
+        with torch.no_grad():
+            R.add_(1e-3 * torch.randn(5, 3, 3, dtype=dtype, generator=torch.Generator().manual_seed(1)))
+        R.grad = torch.randn(5, 3, 3, dtype=dtype)
+        opt.step()
+        drift[stabilize] = float((R.detach().mT @ R.detach() - eye).abs().max())
+        assert opt.state[R]["step"] == 1
+    assert drift[None] > 1e-6
+    assert drift[1] <= tol(dtype, 1e-6, 1e-14)
+
+
+@pytest.mark.parametrize("algo", ["sgd", "adam"])
+def test_the_groups_retraction_is_used(dtype, algo):
+    """One step of length 0.5 along e_1: projective (x + v)/|x + v|, not the exponential map."""
+    x = torch.nn.Parameter(torch.tensor([1.0, 0.0, 0.0], dtype=dtype))
+    group = {"params": [x], "manifold": S2, "retraction": "projective"}
+    opt = RiemannianSGD([group], lr=0.5) if algo == "sgd" else RiemannianAdam([group], lr=0.5, eps=0.0)
+    x.grad = torch.tensor([0.0, -1.0, 0.0], dtype=dtype)
+    opt.step()
+    expected = torch.tensor([1.0, 0.5, 0.0], dtype=dtype) / 1.25**0.5
+    torch.testing.assert_close(x.detach(), expected, atol=tol(dtype, 1e-7, 1e-15), rtol=0)

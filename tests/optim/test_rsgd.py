@@ -46,11 +46,13 @@ def test_euclidean_groups_match_torch_sgd(dtype, kw, manifold):
 def test_sphere_stays_on_manifold_with_tangent_momentum(dtype, transport, retraction):
     S = manifres.Sphere(3, cut_locus="nan")
     g = torch.Generator().manual_seed(1)
-    x = torch.nn.Parameter(S.random(8, generator=g, dtype=dtype))
+    x0 = S.random(8, generator=g, dtype=dtype)
+    x = torch.nn.Parameter(x0.clone())
     opt = RiemannianSGD([x], lr=0.05, momentum=0.9, manifold=S, retraction=retraction, transport=transport)
     for grad in _grads((8, 4), 300, dtype, seed=2):
         x.grad = grad
         opt.step()
+    assert bool((S.dist(x.detach(), x0) > 0.1).all())
     assert_on_manifold(S, x.detach())
     assert_tangent(S, x.detach(), opt.state[x]["momentum_buffer"])
 
@@ -68,18 +70,6 @@ def test_parallel_and_projection_transport_differ_but_both_descend():
         norms[transport] = float(opt.state[x]["momentum_buffer"].norm())
     assert norms["parallel"] == pytest.approx(1.0, abs=1e-14)
     assert norms["projection"] == pytest.approx(math.cos(0.5), abs=1e-14)
-
-
-def test_stabilize_projects_back(dtype):
-    S = manifres.Sphere(2)
-    x = torch.nn.Parameter(S.random(5, dtype=dtype))
-    opt = RiemannianSGD([x], lr=0.1, manifold=S, stabilize=1)
-    x.grad = torch.randn(5, 3, dtype=dtype)
-    opt.step()
-    torch.testing.assert_close(
-        x.detach().norm(dim=-1), torch.ones(5, dtype=dtype), atol=tol(dtype, 2e-7), rtol=0
-    )
-    assert opt.state[x]["step"] == 1
 
 
 def test_mixed_groups_and_no_grad_parameters():
@@ -115,6 +105,7 @@ def test_state_dict_round_trip():
         return x.detach()
 
     assert torch.equal(run(None), run(3))
+    assert bool((S.dist(run(None), x0) > 0.1).all())
 
 
 def test_closure_returns_loss():
@@ -128,6 +119,7 @@ def test_closure_returns_loss():
         return loss
 
     assert float(opt.step(closure).detach()) == -1.0
+    assert x[0] < 1.0 and x[1] < 0.0
 
 
 def test_bad_input_raises_named_errors():
