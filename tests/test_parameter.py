@@ -201,3 +201,22 @@ def test_a_module_holding_one_compiles_without_graph_breaks(backend):
     RiemannianSGD(m.parameters(), lr=0.1).step()
     assert type(m.R) is ManifoldParameter
     assert_on_manifold(SO3, m.R.detach())
+
+
+def test_optimizer_checkpoint_refuses_parameters_on_other_manifolds():
+    """A checkpoint's moments are shaped for the manifold (one Adam second moment per point):
+    loading them for a parameter on another manifold (or none) is refused."""
+    m = Model()
+    opt = RiemannianAdam(m.parameters(), lr=0.1)
+    sd = _save_load(opt.state_dict())
+    assert sd["param_groups"][0]["param_manifolds"] == [
+        {"class": "manifres.manifolds.son.SpecialOrthogonal", "repr": "SpecialOrthogonal(3)"},
+        {"class": "manifres.manifolds.sphere.Sphere", "repr": "Sphere(2)"},
+        None,
+        None,
+    ]
+    other = Model()
+    other.u = nn.Parameter(other.u.detach().clone())  # now a plain parameter
+    message = r"param\[1\] of group 0 was saved on the manifold Sphere\(2\).*carries None"
+    with pytest.raises(ParameterError, match=message):
+        RiemannianAdam(other.parameters(), lr=0.1).load_state_dict(sd)

@@ -25,8 +25,9 @@ and is refused without one instead of doing nothing silently.
 State dict
 ----------
 ``state_dict()`` stores each group's manifold as plain data (``{"class": ..., "repr": ...}``),
-so a checkpoint loads with ``torch.load(weights_only=True)``. ``load_state_dict`` takes the
-manifold objects (and ``decay_to``) from the live parameter groups, after checking that they
+and in ``"param_manifolds"`` the manifold each parameter carries itself (``None`` for plain
+ones), so a checkpoint loads with ``torch.load(weights_only=True)``. ``load_state_dict`` takes
+the manifold objects (and ``decay_to``) from the live parameter groups, after checking that they
 are the manifolds the checkpoint was saved with; it never unpickles a manifold.
 """
 
@@ -103,7 +104,9 @@ def _check_numbers_and_names(owner: str, group: dict[str, Any]) -> None:
     manifold = group["manifold"]
     if manifold is not None and not isinstance(manifold, Manifold):
         raise TypeError(
-            f"{owner}: a group's manifold must be a manifres Manifold or None, got {type(manifold).__name__}"
+            f"{owner}: a group's manifold must be a manifres Manifold or None, got "
+            f"{type(manifold).__name__} (a geoopt manifold converts with "
+            "manifres.interop.geoopt.from_geoopt(m, n), or put it on a geoopt.ManifoldParameter)"
         )
     ref = group["decay_to"]
     if ref is not None and not isinstance(ref, Tensor):
@@ -224,8 +227,9 @@ class RiemannianMixin:
         ``torch.load(weights_only=True)``. Each group's manifold is stored as
         :func:`manifold_spec`."""
         sd = super().state_dict()  # type: ignore[misc]
-        for g in sd["param_groups"]:
+        for g, live in zip(sd["param_groups"], self.param_groups, strict=True):  # type: ignore[attr-defined]
             g["manifold"] = manifold_spec(g.get("manifold"))
+            g["param_manifolds"] = [manifold_spec(_own_manifold(p)) for p in live["params"]]
         return sd
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -263,6 +267,15 @@ class RiemannianMixin:
                         f"{_describe(spec)}, but this optimizer's group {i} has "
                         f"{_describe(manifold_spec(live['manifold']))}"
                     )
+            own = saved.pop("param_manifolds", None)
+            live_own = [manifold_spec(_own_manifold(p)) for p in live["params"]]
+            if own is not None and own != live_own:
+                k = next((k for k, (a, b) in enumerate(zip(own, live_own, strict=False)) if a != b), len(own))
+                raise ParameterError(
+                    f"{owner}: param[{k}] of group {i} was saved on the manifold "
+                    f"{_describe(own[k] if k < len(own) else None)}, but this optimizer's carries "
+                    f"{_describe(live_own[k] if k < len(live_own) else None)}"
+                )
             for key in _LIVE_KEYS:
                 saved[key] = live[key]
             for key, value in live.items():
