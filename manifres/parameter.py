@@ -62,11 +62,14 @@ class ManifoldParameter(nn.Parameter):
     * ``module.state_dict()`` holds the values as plain tensors; ``load_state_dict`` copies
       them into the live parameter, which keeps its manifold (with
       ``torch.__future__.set_swap_module_params_on_conversion(True)`` the loaded value is
-      checked when validation is on). ``load_state_dict(..., assign=True)`` replaces the
-      parameter by a plain ``nn.Parameter``, as torch does for every parameter type: the
-      manifold is then lost.
+      checked when validation is on).
     * ``copy.deepcopy`` and ``pickle`` keep the class and the manifold; ``module.double()``
       and ``module.to(device)`` convert the data in place and keep both.
+    * Two torch paths rebuild every parameter as a plain ``nn.Parameter`` and lose the
+      manifold: ``load_state_dict(..., assign=True)``, and dtype/device conversion with
+      ``torch.__future__.set_swap_module_params_on_conversion(True)``.
+    * ``torch.optim.swa_utils.AveragedModel`` averages the ambient coordinates: the average
+      of points on a curved manifold is off it (map it back with ``manifold.proj_point``).
 
     Examples
     --------
