@@ -232,3 +232,16 @@ def test_the_groups_retraction_is_used(dtype, algo):
     opt.step()
     expected = torch.tensor([1.0, 0.5, 0.0], dtype=dtype) / 1.25**0.5
     torch.testing.assert_close(x.detach(), expected, atol=tol(dtype, 1e-7, 1e-15), rtol=0)
+
+
+def test_the_checkpoints_manifold_settings_are_restored():
+    """Retraction, transport and stabilize are hyperparameters: the checkpoint's win (as lr)."""
+    R = torch.nn.Parameter(SO3.random(2))
+    saved = RiemannianSGD(
+        [{"params": [R], "manifold": SO3, "retraction": "cayley", "transport": "parallel", "stabilize": 3}],
+        lr=0.1,
+    ).state_dict()
+    opt = RiemannianSGD([{"params": [R], "manifold": SO3}], lr=0.1)
+    opt.load_state_dict(_save_load(saved))
+    g = opt.param_groups[0]
+    assert (g["retraction"], g["transport"], g["stabilize"], g["manifold"]) == ("cayley", "parallel", 3, SO3)
