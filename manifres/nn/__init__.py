@@ -1,11 +1,28 @@
-"""Residual layers: Euclidean blocks, tangent-constrained manifold layers and stacks, vector
-fields, hybrid "baseline + correction" models and residual adapters."""
+"""Residual layers: Euclidean blocks, the architecture zoo (multi-branch, dense, U-Net,
+transformer), tangent-constrained manifold layers and stacks, vector fields, policy feedback,
+hybrid "baseline + correction" models and residual adapters."""
 
-from . import adapters, fields, hybrid, residual, tangent
+from . import adapters, dense, fields, hybrid, multibranch, policy, residual, tangent, transformer, unet
 from .adapters import *  # noqa: F403
+from .dense import *  # noqa: F403
 from .fields import *  # noqa: F403
 from .hybrid import *  # noqa: F403
+from .multibranch import *  # noqa: F403
+from .policy import *  # noqa: F403
 from .residual import *  # noqa: F403
 from .tangent import *  # noqa: F403
+from .transformer import *  # noqa: F403
+from .unet import *  # noqa: F403
 
-__all__ = residual.__all__ + tangent.__all__ + fields.__all__ + hybrid.__all__ + adapters.__all__
+__all__ = (
+    residual.__all__
+    + multibranch.__all__
+    + dense.__all__
+    + unet.__all__
+    + transformer.__all__
+    + policy.__all__
+    + tangent.__all__
+    + fields.__all__
+    + hybrid.__all__
+    + adapters.__all__
+)
