@@ -19,6 +19,7 @@ study`` command).
 * :func:`depth_profile`, :func:`lyapunov_exponents`: a stack layer by layer.
 * :func:`scale_sweep`, :func:`compare_plain_residual`: the residual scale and the depth.
 * :func:`diffusion_stability`: the graph step :math:`I - \alpha L`.
+* :func:`gain_margin`: the feedback gains :math:`k` with :math:`\rho(J - kBK) < 1`.
 
 Examples
 --------
@@ -33,12 +34,15 @@ from . import plots, results, studies
 from .depth import depth_profile, is_residual_block, is_residual_step, lyapunov_exponents, stack_layers
 from .diffusion import diffusion_stability
 from .frames import tangent_basis
+from .gain import gain_margin
 from .jacobian import DENSE_LIMIT, jacobian_spectrum
 from .results import (
     DepthProfile,
     DiffusionStability,
+    GainMargin,
     JacobianSpectrum,
     LyapunovSpectrum,
+    PatchInteraction,
     PlainResidualComparison,
     ScaleSweep,
     WeylBand,
@@ -58,6 +62,7 @@ __all__ = [
     "scale_sweep",
     "compare_plain_residual",
     "diffusion_stability",
+    "gain_margin",
     "DENSE_LIMIT",
     "JacobianSpectrum",
     "WeylBand",
@@ -66,6 +71,8 @@ __all__ = [
     "ScaleSweep",
     "PlainResidualComparison",
     "DiffusionStability",
+    "GainMargin",
+    "PatchInteraction",
     "plots",
     "results",
     "studies",
