@@ -20,6 +20,9 @@ study`` command).
 * :func:`scale_sweep`, :func:`compare_plain_residual`: the residual scale and the depth.
 * :func:`diffusion_stability`: the graph step :math:`I - \alpha L`.
 * :func:`gain_margin`: the feedback gains :math:`k` with :math:`\rho(J - kBK) < 1`.
+* :func:`patch_interaction`, :func:`patch_stack`: patches :math:`x \leftarrow x + p_i(x)`
+  split into first order and interaction.
+* :func:`saved_activation_bytes`: the memory a forward pass saves for the backward pass.
 
 Examples
 --------
@@ -36,6 +39,8 @@ from .diffusion import diffusion_stability
 from .frames import tangent_basis
 from .gain import gain_margin
 from .jacobian import DENSE_LIMIT, jacobian_spectrum
+from .memory import saved_activation_bytes
+from .patches import patch_interaction, patch_stack
 from .results import (
     DepthProfile,
     DiffusionStability,
@@ -63,6 +68,9 @@ __all__ = [
     "compare_plain_residual",
     "diffusion_stability",
     "gain_margin",
+    "patch_interaction",
+    "patch_stack",
+    "saved_activation_bytes",
     "DENSE_LIMIT",
     "JacobianSpectrum",
     "WeylBand",
