@@ -17,6 +17,7 @@ from torch import Tensor
 from .._validation import check_floating
 from ..errors import ParameterError, ShapeError
 from ._autodiff import jacobian_whole
+from .jacobian import require_eval_mode
 from .results import GainMargin
 
 __all__ = ["gain_margin", "GAIN_MARGIN_LIMIT"]
@@ -56,6 +57,7 @@ def _linearise(f: Tensor | Callable[[Tensor], Tensor], at: Tensor | None) -> tup
             "gain_margin: a module or function f is linearised at its fixed point: pass at=x_star"
         )
     check_floating(at, names=("at",))
+    require_eval_mode(f, "gain_margin")
     with torch.no_grad():
         fx = f(at.detach())
     if not isinstance(fx, Tensor) or fx.shape != at.shape:
@@ -156,6 +158,8 @@ def gain_margin(
         If the shapes do not fit, or ``n`` exceeds :data:`GAIN_MARGIN_LIMIT`.
     ParameterError
         If ``f`` is a map and ``at`` is missing.
+    StabilityError
+        If ``f`` holds batch norm, dropout or instance norm in training mode.
     DTypeError
         If a tensor is not float32/float64.
 

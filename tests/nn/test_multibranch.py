@@ -8,7 +8,7 @@ from torch import nn
 from manifres.errors import ParameterError, ShapeError, UnknownChoiceError
 from manifres.nn import MultiBranchResidual
 from manifres.nn.protocol import is_residual_step
-from manifres.stability import depth_profile, jacobian_spectrum
+from manifres.stability import depth_profile, jacobian_spectrum, scale_sweep
 from manifres.testing import tol
 
 
@@ -133,3 +133,12 @@ def test_errors():
         MultiBranchResidual(4, 2, 2)(torch.randn(3, 5))
     with pytest.raises(ShapeError, match="N, 4, H, W"):
         MultiBranchResidual(4, 2, 2, kind="conv2d")(torch.randn(3, 4, 5))
+
+
+def test_scale_sweep_residual_norm_is_linear_in_the_step():
+    """One block at fixed inputs: ||J - I|| = h ||J_F(x)||, J_F independent of h."""
+    torch.manual_seed(5)
+    stack = nn.Sequential(MultiBranchResidual(4, 2, 3, activation="tanh")).double()
+    x = torch.randn(3, 4, dtype=torch.float64)
+    sweep = scale_sweep(stack, x, [0.25, 0.5, 1.0])
+    torch.testing.assert_close(sweep.max_residual_norm / sweep.steps, sweep.max_residual_norm[2].expand(3))

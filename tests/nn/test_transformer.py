@@ -9,7 +9,7 @@ from torch import nn
 from manifres.errors import ParameterError, ShapeError, UnknownChoiceError
 from manifres.nn import TransformerBlock
 from manifres.nn.protocol import is_residual_step
-from manifres.stability import depth_profile, jacobian_spectrum
+from manifres.stability import depth_profile, jacobian_spectrum, scale_sweep
 from manifres.testing import tol
 
 
@@ -135,3 +135,13 @@ def test_errors():
         TransformerBlock(4, 2, eps=0.0)
     with pytest.raises(ShapeError, match="T, 4"):
         TransformerBlock(4, 2)(torch.randn(3, 5))
+
+
+def test_scale_sweep_moves_both_sublayers():
+    """At step 0 a pre-LN stack is the identity (every J_l - I = 0); the sweep never modifies it."""
+    torch.manual_seed(5)
+    stack = nn.Sequential(*[TransformerBlock(4, 2, mlp_hidden=8, step=0.7) for _ in range(2)]).double()
+    x = torch.randn(2, 3, 4, dtype=torch.float64)
+    sweep = scale_sweep(stack, x, [0.0, 0.5])
+    assert float(sweep.max_residual_norm[0]) < 1e-12 < float(sweep.max_residual_norm[1])
+    assert all(float(b.step) == 0.7 for b in stack)

@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from manifres.errors import DTypeError, ParameterError, ShapeError
+from manifres.errors import DTypeError, ParameterError, ShapeError, StabilityError
 from manifres.nn import PolicyResidual
-from manifres.stability import GainMargin, gain_margin
+from manifres.stability import GainMargin, gain_margin, scale_sweep
 
 
 def _samuelson(c, v, dtype=torch.float64):
@@ -158,5 +158,24 @@ def test_errors():
         gain_margin(j, torch.tensor([1, 0]), torch.tensor([1, 0]))
     with pytest.raises(ShapeError, match="GAIN_MARGIN_LIMIT"):
         gain_margin(torch.eye(40, dtype=torch.float64), torch.ones(40).double(), torch.ones(40).double())
+    with pytest.raises(StabilityError, match="eval"):
+        gain_margin(
+            nn.Sequential(nn.Linear(2, 2), nn.Dropout()), _vec(1.0, 0.0), _vec(1.0, 0.0), at=torch.zeros(2)
+        )
     with pytest.raises(ShapeError, match="to itself"):
         gain_margin(lambda x: x[:1], _vec(1.0, 0.0), _vec(1.0, 0.0), at=torch.zeros(2, dtype=torch.float64))
+
+
+def test_scale_sweep_of_the_policy_layer_is_a_gain_sweep():
+    """The layer's step is the gain: scale_sweep's spectral radius is GainMargin.radius(k)."""
+    c, v = 0.8, 1.5
+    x_star = _vec(5.0, 5.0)
+    j = _samuelson(c, v)
+    layer = PolicyResidual(
+        lambda x: (x - x_star) @ j.T + x_star, _vec(1.0, 0.0), _vec(1.0, -1.0), x_star=x_star
+    )
+    ks = [0.0, 0.5, 1.5, 2.5]
+    sweep = scale_sweep(nn.Sequential(layer), x_star[None], ks)
+    gm = gain_margin(j, _vec(1.0, 0.0), _vec(1.0, -1.0))
+    torch.testing.assert_close(sweep.max_spectral_radius, gm.radius(torch.tensor(ks)), atol=1e-12, rtol=0)
+    assert [gm.contains(k) for k in ks] == [bool(r < 1) for r in sweep.max_spectral_radius]
