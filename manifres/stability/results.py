@@ -451,7 +451,7 @@ class GainMargin(_Record):
         when the baseline is stable), where an eigenvalue of :math:`J - kBK` crosses the unit
         circle.
     crossing_angles : list of float
-        For each boundary, :math:`|\arg\lambda| \in [0, \pi]` of the eigenvalue on the
+        For each boundary, :math:`|\operatorname{arg}\lambda| \in [0, \pi]` of the eigenvalue on the
         circle: ``0`` (through 1), ``pi`` (through -1, a flip) or in between (a complex pair:
         oscillations).
     boundary_residuals : list of float
