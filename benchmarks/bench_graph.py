@@ -158,7 +158,7 @@ def bench_step(n: int, widths, repeats: int, device: torch.device, names, step: 
     pyg = _PygStep(step)
     default = G.LaplacianResidual(step)  # default arguments: sym, cached, validated once
     uncached = G.LaplacianResidual(step, cached=False, validate=False)
-    grad_layer = G.LaplacianResidual(step, validate=False)
+    grad_layer = G.LaplacianResidual(step)  # default arguments too
     w = torch.ones(ei.shape[1], device=device, requires_grad=True)
     S = None
     if device.type == "cpu" and "scipy" in names:

@@ -318,15 +318,14 @@ class LaplacianResidual(message_passing()):
         cache: OperatorCache,
         step: float | Tensor | None,
     ) -> Tensor:
+        check_features(x)
         if is_data(edge_index):
             edge_index, edge_weight, _, declared = _unpack(edge_index, edge_weight, None)
-            check_features(x)
             if declared is not None and declared != x.shape[0]:
                 raise GraphError(
                     f"{type(self).__name__}: the Data object declares {declared} nodes but x has "
                     f"{x.shape[0]} rows (one per node); they must agree"
                 )
-        check_features(x)
         grad_w = isinstance(edge_weight, Tensor) and edge_weight.requires_grad and torch.is_grad_enabled()
         tensors = (edge_index, edge_weight)
         extra = (x.shape[0], x.dtype, x.device)
@@ -435,9 +434,12 @@ class LaplacianResidual(message_passing()):
         if slot[0] is None:
             row, col = g.edge_index
             with torch.no_grad(), torch.inference_mode(False):
-                slot[0] = (RowPattern(row, col, g.num_nodes), (row != col).to(g.edge_weight.dtype))
+                loops = row == col
+                # a mask only when there are self-loops (known once per pattern)
+                mask = (~loops).to(g.edge_weight.dtype) if bool(loops.any()) else None
+                slot[0] = (RowPattern(row, col, g.num_nodes), mask)
         pattern, offdiag = slot[0]
-        w = g.edge_weight * offdiag  # self-loops removed, differentiably (zero gradient there)
+        w = g.edge_weight if offdiag is None else g.edge_weight * offdiag  # no self-loops
         # one feature of an unsorted graph: scattering beats gathering the weights into CSR order
         scatter = pattern.perm is not None and xf.shape[1] == 1
         ax, ell = _normalized_product(
@@ -460,10 +462,11 @@ def _normalized_product(
     costs a few sparse products of the raw weights and no normalised weight per edge.
 
     ``graph`` is a :class:`RowPattern` (``w`` in its order: CSR products) or an ``edge_index``
-    (``w`` in its order: scatter products). Degrees are accumulated in float64 after scaling by
-    the largest weight (no overflow, and no underflow for weights less than :math:`10^{300}`
-    apart); isolated nodes get :math:`\ell_i = 0`, a degree that is not positive otherwise NaN
-    (with ``signed``, the rows whose weights are not all zero are found from :math:`|w|`)."""
+    (``w`` in its order: scatter products). Degrees are accumulated in float64 (float64 weights
+    scaled by the largest one first: no overflow, and no underflow for weights less than
+    :math:`10^{300}` apart); isolated nodes get :math:`\ell_i = 0`, a degree that is not
+    positive otherwise NaN (with ``signed``, the rows whose weights are not all zero are found
+    from :math:`|w|`)."""
     if isinstance(graph, RowPattern):
         n = graph.n
 
@@ -485,9 +488,13 @@ def _normalized_product(
 
     if normalization is None:
         return product(w, xf), degree(w.to(torch.float64)).to(xf.dtype)
-    top = w.detach().abs().max() if w.numel() else w.new_zeros(())
-    scale = torch.where(top > 0, top, torch.ones_like(top)).to(torch.float64)
-    scaled = degree(w.to(torch.float64) / scale)
+    if w.dtype == torch.float64:  # scaled by the largest weight: no overflow
+        top = w.detach().abs().max() if w.numel() else w.new_zeros(())
+        scale = torch.where(top > 0, top, torch.ones_like(top))
+        scaled = degree(w / scale)
+    else:  # float32 sums in float64 neither overflow nor underflow
+        scale = torch.ones((), dtype=torch.float64, device=w.device)
+        scaled = degree(w.to(torch.float64))
     iso = degree(w.detach().abs().to(torch.float64)) == 0 if signed else scaled == 0
     pos = scaled > 0
     safe = torch.where(pos, scaled, torch.ones_like(scaled))
@@ -596,7 +603,7 @@ class BoundLaplacianResidual(nn.Module):
         if isinstance(ew, nn.Parameter):
             self.edge_weight = ew
         else:
-            self.register_buffer("edge_weight", ew if ew is None or ew.is_floating_point() else g.edge_weight)
+            self.register_buffer("edge_weight", ew)  # integer weights are cast at each call
         self._cache = OperatorCache()
 
     def _apply(self, fn, recurse=True):

@@ -713,3 +713,15 @@ def test_layer_paths_on_cuda_match_the_cpu(dtype, normalization):
         results[device] = (y.detach().cpu(), wd.grad.cpu(), layer.theta.grad.cpu(), bound(x.to(device)).cpu())
     for a, b in zip(results["cpu"], results["cuda"], strict=True):
         torch.testing.assert_close(b, a, rtol=tol(dtype, 1e-4, 1e-10), atol=tol(dtype, 1e-5, 1e-12))
+
+
+def test_bound_integer_weights_are_cast_at_each_call():
+    ei = path(4)
+    wi = torch.tensor([1, 1, 2, 2, 3, 3])
+    bound = G.LaplacianResidual(0.2, None).bind(ei, wi)
+    for dtype in (torch.float32, torch.float64):
+        x = torch.randn(4, 2, dtype=dtype)
+        for _ in range(2):
+            y = bound(x)
+            assert y.dtype == dtype
+            torch.testing.assert_close(y, G.LaplacianResidual(0.2, None)(x, ei, wi.to(dtype)))
