@@ -19,7 +19,7 @@ import sys
 import warnings
 from importlib.metadata import version as _version
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for _helpers.py
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for _helpers.py and _mathml.py
 
 if os.environ.get("MANIFRES_DOCS_QUICK") == "1":
     os.environ["MANIFRES_QUICK"] = "1"
@@ -37,7 +37,7 @@ version = ".".join(release.split(".")[:2])
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
-    "sphinx.ext.mathjax",
+    "_mathml",  # formulas as MathML at build time: they render offline, with no CDN
     "sphinx.ext.viewcode",
     "sphinx.ext.napoleon",
     "sphinx_gallery.gen_gallery",
@@ -54,7 +54,13 @@ if os.environ.get("MANIFRES_DOCS_INTERSPHINX") == "1":
     }
 
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "generated/backreferences/*", "**/sg_execution_times.rst"]
+# sg_execution_times: sphinx-gallery's timing page, whose table loads scripts from CDNs.
+exclude_patterns = [
+    "_build",
+    "generated/backreferences/*",
+    "sg_execution_times.rst",
+    "**/sg_execution_times.rst",
+]
 default_role = "py:obj"
 nitpicky = False
 
@@ -76,7 +82,7 @@ napoleon_custom_sections = ["Shapes", "Conventions", "Public API", "Calling conv
 # -- sphinx-gallery ---------------------------------------------------------------------------
 # Every example starts from torch's defaults on one thread (_helpers.reset_torch, as the tour).
 sphinx_gallery_conf = {
-    "examples_dirs": "../examples",
+    "examples_dirs": "../manifres/gallery",
     "gallery_dirs": "auto_examples",
     "filename_pattern": r"/plot_",
     "within_subsection_order": "FileNameSortKey",
@@ -95,6 +101,9 @@ sphinx_gallery_conf = {
 }
 
 # -- HTML -------------------------------------------------------------------------------------
+html_math_renderer = "mathml"
+html_static_path = ["_static"]
+html_css_files = ["mathml.css"]
 html_theme = "pydata_sphinx_theme"
 html_title = f"manifres {release}"
 html_theme_options = {

@@ -4,7 +4,8 @@ A residual block computes ``y = x + a F(x)``; on a manifold it becomes the tange
 step ``x_next = R_x(h P_x F(x))``. manifres provides batched, autograd-safe manifolds
 (:class:`Sphere`, :class:`SpecialOrthogonal`, :class:`Euclidean`), residual layers and
 integrators (:mod:`manifres.nn`, :mod:`manifres.flows`), graph diffusion layers
-(:mod:`manifres.graph`) and stability studies (:mod:`manifres.stability`).
+(:mod:`manifres.graph`), stability analysis (:mod:`manifres.stability`) and ready-made
+experiments built from them (:mod:`manifres.experiments`).
 
 Examples
 --------
@@ -36,7 +37,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 # Subpackages load on first use: `import manifres` stays light (torch-geometric, matplotlib,
 # geomstats and pymanopt are imported only by the modules that need them).
-_SUBPACKAGES = ("nn", "flows", "optim", "graph", "stability", "interop", "testing")
+_SUBPACKAGES = ("nn", "flows", "optim", "graph", "stability", "interop", "testing", "experiments")
 
 
 def __getattr__(name: str) -> Any:

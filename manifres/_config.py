@@ -1,22 +1,48 @@
-"""Global switches: opt-in validation of values (on-manifold, tangent, finite, cut locus)."""
+"""Global switches: opt-in validation of values (on-manifold, tangent, finite, cut locus).
+
+Two layers decide whether value checks run for a manifold built with ``validate=None``:
+
+* the process-wide default, set by :func:`set_validation` (off at import);
+* a per-context override, set by ``with validation(...):`` for the code inside the block.
+  It lives in a :class:`contextvars.ContextVar`, so it stays in the thread (or asyncio task)
+  that entered the block: one thread's ``with validation():`` never switches checks on in
+  another thread.
+
+:func:`get_validation` returns the override where one is in effect, else the default.
+
+Examples
+--------
+>>> import threading, manifres
+>>> seen = []
+>>> with manifres.validation():
+...     t = threading.Thread(target=lambda: seen.append(manifres.get_validation()))
+...     t.start(); t.join()
+...     seen.append(manifres.get_validation())
+>>> seen  # the other thread still sees the default
+[False, True]
+"""
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from collections.abc import Iterator
 
 __all__ = ["set_validation", "get_validation", "validation"]
 
-_VALIDATE = False
+_DEFAULT = False
+_OVERRIDE: contextvars.ContextVar[bool | None] = contextvars.ContextVar("manifres_validation", default=None)
 
 
 def set_validation(enabled: bool) -> None:
-    """Switch value checks on or off for every manifold built with ``validate=None``.
+    """Switch value checks on or off, process-wide, for every manifold built with
+    ``validate=None``.
 
     Value checks (is the point on the manifold, is the vector tangent, are the inputs finite,
     is a log asked at the cut locus) read tensor values, which costs a host-device
     synchronisation on GPUs. They are off by default; shape, dtype and device checks are
-    always on (they read metadata only).
+    always on (they read metadata only). Inside a ``with validation(...):`` block the block's
+    setting wins, in that thread or task only.
 
     Examples
     --------
@@ -25,18 +51,21 @@ def set_validation(enabled: bool) -> None:
     True
     >>> manifres.set_validation(False)
     """
-    global _VALIDATE
-    _VALIDATE = bool(enabled)
+    global _DEFAULT
+    _DEFAULT = bool(enabled)
 
 
 def get_validation() -> bool:
-    """Return whether global value validation is on."""
-    return _VALIDATE
+    """Return whether value validation is on here: the override of the innermost
+    ``with validation(...):`` block of this thread or task, else the process-wide default."""
+    override = _OVERRIDE.get()
+    return _DEFAULT if override is None else override
 
 
 @contextlib.contextmanager
 def validation(enabled: bool = True) -> Iterator[None]:
-    """Context manager that switches global validation on (or off) inside a ``with`` block.
+    """Context manager that switches validation on (or off) inside a ``with`` block, for
+    the current thread or asyncio task only (a :class:`contextvars.ContextVar`).
 
     Examples
     --------
@@ -48,10 +77,20 @@ def validation(enabled: bool = True) -> Iterator[None]:
     ...         print("caught")
     caught
     """
-    global _VALIDATE
-    old = _VALIDATE
-    _VALIDATE = bool(enabled)
+    token = _OVERRIDE.set(bool(enabled))
     try:
         yield
     finally:
-        _VALIDATE = old
+        _OVERRIDE.reset(token)
+
+
+@contextlib.contextmanager
+def _preserved() -> Iterator[None]:
+    """Restore the default and this context's override on exit, whatever the block did
+    (``set_validation``, or a ``validation()`` block entered and never left)."""
+    default, override = _DEFAULT, _OVERRIDE.get()
+    try:
+        yield
+    finally:
+        set_validation(default)
+        _OVERRIDE.set(override)

@@ -88,14 +88,18 @@ def _as_python(value: Any) -> Any:
     return value
 
 
+def _bound(v: float) -> str:
+    return str(v) if isinstance(v, numbers.Integral) else f"{v:g}"  # integers exactly
+
+
 def _range_text(minimum, maximum, strict_min: bool, strict_max: bool) -> str:
     if minimum is not None and maximum is not None:
         lo = "(" if strict_min else "["
         hi = ")" if strict_max else "]"
-        return f"in {lo}{minimum:g}, {maximum:g}{hi}"
+        return f"in {lo}{_bound(minimum)}, {_bound(maximum)}{hi}"
     if minimum is not None:
-        return f"{'>' if strict_min else '>='} {minimum:g}"
-    return f"{'<' if strict_max else '<='} {maximum:g}"
+        return f"{'>' if strict_min else '>='} {_bound(minimum)}"
+    return f"{'<' if strict_max else '<='} {_bound(maximum)}"
 
 
 def check_real(

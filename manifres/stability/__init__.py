@@ -9,8 +9,8 @@ vanish or explode exponentially.
 The functions here take a module (or a function) and inputs, and return plain data: frozen
 dataclasses from :mod:`~manifres.stability.results` with a JSON-safe ``to_dict()``. Figures are
 drawn separately from that data by :mod:`manifres.stability.plots` (matplotlib, imported on
-first use), and ready-made studies live in :mod:`manifres.stability.studies` (the ``manifres
-study`` command).
+first use). Ready-made studies built on them (the ``manifres study`` command) live in
+:mod:`manifres.experiments`, outside this package.
 
 * :func:`jacobian_spectrum`: eigen/singular values of a block's Jacobian and of ``J - I``,
   dense or matrix-free, restricted to tangent spaces for manifold blocks
@@ -29,7 +29,7 @@ Examples
 tensor([1.1000, 1.1000, 1.1000], dtype=torch.float64)
 """
 
-from . import plots, results, studies
+from . import plots, results
 from .depth import depth_profile, is_residual_block, is_residual_step, lyapunov_exponents, stack_layers
 from .diffusion import diffusion_stability
 from .frames import tangent_basis
@@ -68,5 +68,4 @@ __all__ = [
     "DiffusionStability",
     "plots",
     "results",
-    "studies",
 ]

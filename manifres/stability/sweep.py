@@ -228,8 +228,8 @@ def compare_plain_residual(
         Width ``d`` of every layer.
     step : float
         Residual step ``a`` (default 1; deprecated keyword: ``scale``).
-    activation : {"tanh", "relu", "identity"}
-        :math:`\phi`.
+    activation : str
+        :math:`\phi`, a name of :data:`manifres.nn.ACTIVATIONS`.
     batch : int
         Batch size ``B``.
     dtype, device

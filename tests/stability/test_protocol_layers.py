@@ -34,7 +34,9 @@ def _loss_reference(model, x, seed=0):
 
 def _separate_steps(layers):
     """The same layers with one fresh step Parameter each (the per-layer reference)."""
-    params = [nn.Parameter(torch.as_tensor(layer.step).detach().to(torch.float64).clone()) for layer in layers]
+    params = [
+        nn.Parameter(torch.as_tensor(layer.step).detach().to(torch.float64).clone()) for layer in layers
+    ]
 
     def model(x):
         for layer, p in zip(layers, params, strict=True):

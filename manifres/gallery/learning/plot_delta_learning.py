@@ -8,10 +8,10 @@ residual idea applied to scientific models (:class:`manifres.nn.Hybrid`).
 
 The data are daily states :math:`(S, I, R)` of epidemics whose contact rate drops by a
 fraction :math:`A` around day 24 (an intervention). The baseline :math:`B` is the classical SIR
-model with a constant contact rate (:class:`manifres.nn.SIR`): right before the intervention,
+model with a constant contact rate (:class:`manifres.experiments.SIR`): right before the intervention,
 wrong after it. The task is to predict tomorrow's state from today's. Three contestants, with
 the same network and the same training budget
-(:func:`manifres.nn.sir_hybrid_experiment`):
+(:func:`manifres.experiments.sir_hybrid_experiment`):
 
 * the **baseline** alone (no training);
 * the **hybrid**: baseline plus a network correction (which starts at zero);
@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from manifres.nn import SIR, sir_hybrid_experiment
+from manifres.experiments import SIR, sir_hybrid_experiment
 
 QUICK = os.environ.get("MANIFRES_QUICK", "0") == "1"
 iterations = 60 if QUICK else 200

@@ -17,7 +17,7 @@ Whether they forget depends on one choice:
   parameters per task.
 
 We train three regression tasks in sequence in both modes and follow every task's test error,
-then repeat the two-task measurement of :func:`manifres.nn.forgetting_experiment` over seeds.
+then repeat the two-task measurement of :func:`manifres.experiments.forgetting_experiment` over seeds.
 """
 
 import os
@@ -27,7 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from manifres.nn import AdapterNetwork, forgetting_experiment
+from manifres.experiments import forgetting_experiment
+from manifres.nn import AdapterNetwork
 
 QUICK = os.environ.get("MANIFRES_QUICK", "0") == "1"
 torch.manual_seed(0)

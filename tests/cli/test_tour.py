@@ -1,20 +1,26 @@
-"""The ``manifres tour``: runs examples, writes PNGs and summary.md, reports failures."""
+"""The ``manifres tour``: runs examples in isolation, writes PNGs and summary.md, reports
+failures (a raising example, a figure that cannot be saved) while the others run."""
 
 from __future__ import annotations
 
 import os
+import random
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
+import matplotlib
+import numpy as np
 import pytest
 import torch
 
+import manifres
 from manifres.cli import main
-from manifres.errors import UnknownChoiceError
-from manifres.tour import example_name, find_examples, list_examples, run_example, run_tour
+from manifres.cli.tour import example_name, find_examples, list_examples, run_example, run_tour
+from manifres.errors import ParameterError, UnknownChoiceError
 
-ROOT = Path(__file__).resolve().parents[1]
+GALLERY = Path(manifres.__file__).resolve().parent / "gallery"
 
 OK = """
     '''
@@ -50,14 +56,46 @@ NO_FIGURE = """
     SUMMARY = "nothing drawn"
 """
 LEAKY = """
-    import sys, torch
+    import os, random, sys, warnings
+    import matplotlib, numpy as np, torch, manifres
     import matplotlib.pyplot as plt
+    plt.plot([0, 1])
+    warnings.simplefilter("ignore")  # also silences set_detect_anomaly's warning
     torch.set_default_dtype(torch.float64)
     torch.set_grad_enabled(False)
     torch.manual_seed(123)
+    torch.autograd.set_detect_anomaly(True)
+    torch.set_num_threads(torch.get_num_threads() + 1)
+    torch.set_default_device("meta")
+    np.random.seed(123)
+    random.seed(123)
+    matplotlib.rcParams["lines.linewidth"] = 9.0
+    manifres.set_validation(True)
+    manifres.validation().__enter__()  # entered, never left
     sys.argv.append("--junk")
-    plt.plot([0, 1])
+    os.chdir(os.path.dirname(os.getcwd()))
     SUMMARY = "changed global state"
+"""
+WORKDIR = """
+    import os
+    import matplotlib.pyplot as plt
+    with open("scratch.txt", "w") as f:  # relative: lands in the example's own folder
+        f.write("x")
+    plt.plot([0, 1])
+    SUMMARY = os.getcwd()
+"""
+UNSAVABLE = """
+    import matplotlib.pyplot as plt
+
+    def refuse(*args, **kwargs):
+        raise OSError("disk full")
+
+    broken = plt.figure()
+    broken.savefig = refuse  # the tour's savefig of this figure raises
+    plt.plot([0, 1])
+    fine = plt.figure()
+    plt.plot([1, 0])
+    SUMMARY = "one figure cannot be saved"
 """
 
 
@@ -144,14 +182,49 @@ def test_run_example_reports_failures(tmp_path, source, message):
 
 def test_run_example_restores_global_state(tmp_path):
     root = _gallery(tmp_path / "ex", {"sec/plot_leaky": LEAKY})
-    argv = list(sys.argv)
-    rng = torch.get_rng_state()
+    argv, cwd, threads = list(sys.argv), os.getcwd(), torch.get_num_threads()
+    np_rng = np.random.get_state()[1].copy()  # noqa: NPY002 - the legacy global state an example may leak
+    rng, py_rng = torch.get_rng_state(), random.getstate()
+    filters = list(warnings.filters)
     result = run_example(root / "sec" / "plot_leaky.py", tmp_path / "out")
-    assert result.ok
+    assert result.ok, result.error
     assert torch.get_default_dtype() == torch.float32
+    assert torch.get_default_device() == torch.device("cpu")
     assert torch.is_grad_enabled()
+    assert not torch.is_anomaly_enabled()
+    assert torch.get_num_threads() == threads
     assert torch.equal(torch.get_rng_state(), rng)
-    assert sys.argv == argv
+    assert np.array_equal(np.random.get_state()[1], np_rng)  # noqa: NPY002
+    assert random.getstate() == py_rng
+    assert matplotlib.rcParams["lines.linewidth"] != 9.0
+    assert warnings.filters == filters
+    assert not manifres.get_validation()
+    assert sys.argv == argv and os.getcwd() == cwd
+
+
+def test_each_example_runs_in_its_own_working_directory(tmp_path, monkeypatch):
+    root = _gallery(tmp_path / "ex", {"sec/plot_a": WORKDIR, "sec/plot_b": WORKDIR})
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    report = run_tour(out=tmp_path / "out", quick=True, examples=root, progress=False)
+    dirs = [Path(r.summary) for r in report.results]
+    assert all(r.ok for r in report.results)
+    assert dirs[0] != dirs[1] and here not in dirs and (tmp_path / "out") not in dirs
+    assert not any(d.exists() for d in dirs)  # temporary: removed with what the example wrote
+    assert os.getcwd() == str(here) and not (here / "scratch.txt").exists()
+
+
+def test_unsavable_figure_is_reported_and_the_tour_goes_on(tmp_path):
+    root = _gallery(tmp_path / "ex", {"a/plot_unsavable": UNSAVABLE, "b/plot_ok": OK})
+    report = run_tour(out=tmp_path / "out", quick=True, examples=root, progress=False)
+    unsavable, ok = report.results
+    assert not unsavable.ok and ok.ok
+    assert "figure 1 could not be saved as a__plot_unsavable_1.png: OSError: disk full" in unsavable.error
+    assert [p.name for p in unsavable.figures] == ["a__plot_unsavable_2.png"]  # the other is saved
+    assert (tmp_path / "out" / "a__plot_unsavable_2.png").is_file()
+    assert [r.name for r in report.failures] == ["a/plot_unsavable"]
+    assert "FAILED: figure 1 could not be saved" in report.summary_path.read_text(encoding="utf-8")
 
 
 def test_tour_writes_summary_and_figures_and_reports_the_failure(gallery, tmp_path):
@@ -190,6 +263,9 @@ def test_command_usage_errors(gallery, tmp_path, capsys):
     out = str(tmp_path / "o")
     assert main(["tour", "--examples", str(tmp_path / "missing"), "--out", out]) == 2
     assert "manifres: error: no examples folder found" in capsys.readouterr().err
+    for threads in ("0", "-1", "nan", "100000"):
+        assert main(["tour", "--examples", str(gallery), "--threads", threads, "--out", out]) == 2
+        assert len(capsys.readouterr().err.strip().splitlines()) == 1
     assert main(["tour", "--examples", str(gallery), "--only", "zzz", "--out", out]) == 2
     err = capsys.readouterr().err
     assert "no example matches ['zzz']" in err and "alpha/plot_ok" in err
@@ -198,7 +274,7 @@ def test_command_usage_errors(gallery, tmp_path, capsys):
 
 
 def test_tour_rejects_bad_threads(gallery, tmp_path):
-    with pytest.raises(ValueError, match="threads"):
+    with pytest.raises(ParameterError, match="threads"):
         run_tour(out=tmp_path, examples=gallery, threads=0)
 
 
@@ -207,14 +283,18 @@ def test_find_examples_order(gallery, tmp_path, monkeypatch):
     assert find_examples() == gallery.resolve()
     assert find_examples(gallery) == gallery.resolve()
     monkeypatch.setenv("MANIFRES_EXAMPLES", str(tmp_path / "nowhere"))
-    with pytest.raises(FileNotFoundError, match="MANIFRES_EXAMPLES"):
+    with pytest.raises(FileNotFoundError, match="nowhere"):
         find_examples()
     monkeypatch.delenv("MANIFRES_EXAMPLES")
-    if (ROOT / "examples").is_dir():  # a source checkout: examples/ beside the package
-        assert find_examples() == (ROOT / "examples").resolve()
+    assert find_examples() == GALLERY  # the gallery shipped in the package
 
 
-@pytest.mark.skipif(not (ROOT / "examples").is_dir(), reason="examples/ is not in this checkout")
+def test_the_shipped_gallery_is_found_from_any_working_directory(tmp_path, monkeypatch):
+    monkeypatch.delenv("MANIFRES_EXAMPLES", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert len(list_examples(find_examples())) >= 13
+
+
 def test_tour_on_a_real_example(tmp_path):
     report = run_tour(out=tmp_path, quick=True, only=["plot_friedkin_johnsen"], progress=False, threads=1)
     (result,) = report.results

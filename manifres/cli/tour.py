@@ -1,36 +1,41 @@
 """The ``manifres tour``: run every gallery example, save its figures and a summary.
 
-The gallery lives in ``examples/`` (sphinx-gallery layout: one folder per section, scripts named
-``plot_*.py``). Each script is a complete story that runs as a plain script; it reads
-``MANIFRES_QUICK=1`` to shrink its sizes and ends by setting a module-level ``SUMMARY`` string
-with its key figure. The tour runs the scripts one after the other in this process, saves every
-matplotlib figure they leave open as a PNG, and writes ``summary.md``, one line per example.
+The gallery ships inside the package, in ``manifres/gallery/`` (sphinx-gallery layout: one
+folder per section, scripts named ``plot_*.py``), so the tour runs from an installed wheel as
+well as from a source checkout. Each script is a complete story that runs as a plain script;
+it reads ``MANIFRES_QUICK=1`` to shrink its sizes and ends by setting a module-level
+``SUMMARY`` string with its key figure. The tour runs the scripts one after the other in this
+process, each isolated from the others (see :func:`run_example`), saves every matplotlib
+figure they leave open as a PNG, and writes ``summary.md``, one line per example.
 
 Examples
 --------
->>> from manifres.tour import example_name
->>> example_name("examples/geometry/plot_geodesic_flow.py")
+>>> from manifres.cli.tour import example_name
+>>> example_name("gallery/geometry/plot_geodesic_flow.py")
 'geometry/plot_geodesic_flow'
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import random
 import re
 import runpy
 import sys
+import tempfile
 import time
 import traceback
+import warnings
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
-from .errors import UnknownChoiceError
-
-if TYPE_CHECKING:
-    import argparse
+from .. import _config
+from .._validation import check_int
+from ..errors import UnknownChoiceError
 
 __all__ = [
     "ExampleResult",
@@ -40,7 +45,6 @@ __all__ = [
     "example_name",
     "run_example",
     "run_tour",
-    "run_from_args",
 ]
 
 #: Environment variable that points the tour at an examples folder.
@@ -61,7 +65,7 @@ class ExampleResult:
 
     @property
     def ok(self) -> bool:
-        """Whether the example ran to the end and set its ``SUMMARY``."""
+        """Whether the example ran to the end, set its ``SUMMARY`` and every figure was saved."""
         return self.error is None
 
 
@@ -74,7 +78,7 @@ class TourReport:
 
     @property
     def failures(self) -> list[ExampleResult]:
-        """The examples that raised or did not set ``SUMMARY``."""
+        """The examples that raised, did not set ``SUMMARY``, or lost a figure."""
         return [r for r in self.results if not r.ok]
 
     @property
@@ -88,11 +92,16 @@ class TourReport:
         return sum(r.seconds for r in self.results)
 
 
+def _shipped_gallery() -> Path:
+    """The gallery folder inside the installed (or checked out) ``manifres`` package."""
+    return Path(str(resources.files("manifres").joinpath("gallery")))
+
+
 def find_examples(path: str | os.PathLike[str] | None = None) -> Path:
     """Locate the gallery folder.
 
-    Looks at, in order: ``path``; the ``MANIFRES_EXAMPLES`` environment variable; ``examples/``
-    beside the ``manifres`` package (a source checkout or an editable install).
+    Looks at, in order: ``path``; the ``MANIFRES_EXAMPLES`` environment variable; the gallery
+    shipped inside the package (``manifres/gallery``, found with :mod:`importlib.resources`).
 
     Parameters
     ----------
@@ -107,22 +116,19 @@ def find_examples(path: str | os.PathLike[str] | None = None) -> Path:
     Raises
     ------
     FileNotFoundError
-        If no candidate exists; the message says where it looked and how to point the tour at
-        the folder.
+        If the folder does not exist; the message says where it looked.
     """
     if path is not None:
-        candidates = [Path(path)]
+        candidate = Path(path)
     elif os.environ.get(EXAMPLES_ENV):
-        candidates = [Path(os.environ[EXAMPLES_ENV])]
+        candidate = Path(os.environ[EXAMPLES_ENV])
     else:
-        candidates = [Path(__file__).resolve().parent.parent / "examples"]
-    for c in candidates:
-        if c.is_dir():
-            return c.resolve()
-    looked = ", ".join(str(c) for c in candidates)
+        candidate = _shipped_gallery()
+    if candidate.is_dir():
+        return candidate.resolve()
     raise FileNotFoundError(
-        f"no examples folder found (looked at {looked}). The gallery ships with the "
-        f"source checkout: run from a clone of manifres, or set {EXAMPLES_ENV}=/path/to/examples."
+        f"no examples folder found at {candidate} (the gallery ships in the package as "
+        f"manifres/gallery; set {EXAMPLES_ENV} or pass --examples to use another folder)"
     )
 
 
@@ -157,32 +163,64 @@ def list_examples(root: str | os.PathLike[str], only: Sequence[str] | None = Non
     return [p for p, n in zip(scripts, names, strict=True) if any(o in n for o in only)]
 
 
-@contextmanager
+@contextlib.contextmanager
 def _isolated(path: Path, quick: bool) -> Iterator[None]:
-    """Run a script as ``python path``: its argv and env, and restore torch's global state."""
+    """Run a script as ``python path`` would, in a fresh temporary working directory, and
+    put back afterwards every piece of global state an example may change: the quick switch
+    and ``sys.argv``; torch's default dtype and device, grad mode, anomaly mode, number of
+    threads and RNG states; NumPy's and Python's RNGs; matplotlib's rcParams; the warning
+    filters; manifres' validation switch; the working directory."""
+    import matplotlib
+    import numpy as np
     import torch
 
     saved_env = os.environ.get(QUICK_ENV)
     saved_argv = sys.argv
-    saved_dtype = torch.get_default_dtype()
-    saved_grad = torch.is_grad_enabled()
-    saved_rng = torch.get_rng_state()
+    saved_cwd = os.getcwd()
+    saved_torch = (
+        torch.get_default_dtype(),
+        torch.get_default_device(),
+        torch.is_grad_enabled(),
+        torch.is_anomaly_enabled(),
+        torch.is_anomaly_check_nan_enabled(),
+        torch.get_num_threads(),
+        torch.get_rng_state(),
+    )
+    saved_cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    saved_np_rng = np.random.get_state()  # noqa: NPY002 - the legacy global state is what leaks
+    saved_py_rng = random.getstate()
     os.environ[QUICK_ENV] = "1" if quick else "0"
     sys.argv = [str(path)]
-    try:
-        yield
-    finally:
-        if saved_env is None:
-            os.environ.pop(QUICK_ENV, None)
-        else:
-            os.environ[QUICK_ENV] = saved_env
-        sys.argv = saved_argv
-        torch.set_default_dtype(saved_dtype)
-        torch.set_grad_enabled(saved_grad)
-        torch.set_rng_state(saved_rng)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_config._preserved())
+        stack.enter_context(matplotlib.rc_context())
+        stack.enter_context(warnings.catch_warnings())
+        workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="manifres-tour-"))
+        os.chdir(workdir)
+        try:
+            yield
+        finally:
+            os.chdir(saved_cwd)  # before the temporary directory goes
+            if saved_env is None:
+                os.environ.pop(QUICK_ENV, None)
+            else:
+                os.environ[QUICK_ENV] = saved_env
+            sys.argv = saved_argv
+            dtype, device, grad, anomaly, check_nan, threads, rng = saved_torch
+            torch.set_default_dtype(dtype)
+            if torch.get_default_device() != device:  # no device context where there was none
+                torch.set_default_device(None if device == torch.device("cpu") else device)
+            torch.set_grad_enabled(grad)
+            torch.autograd.set_detect_anomaly(anomaly, check_nan)
+            torch.set_num_threads(threads)
+            torch.set_rng_state(rng)
+            if saved_cuda_rng is not None:
+                torch.cuda.set_rng_state_all(saved_cuda_rng)
+            np.random.set_state(saved_np_rng)  # noqa: NPY002
+            random.setstate(saved_py_rng)
 
 
-def _unmanaged_figures(scope: dict) -> list:
+def _unmanaged_figures(scope: dict[str, Any]) -> list[Any]:
     """Figures in a script's globals that pyplot does not manage (built with ``Figure()``, as
     :mod:`manifres.stability.plots` does), in order of appearance, without duplicates."""
     from matplotlib.figure import Figure
@@ -195,13 +233,26 @@ def _unmanaged_figures(scope: dict) -> list:
     return list(found.values())
 
 
+def _headline(exc: BaseException, path: Path | None = None) -> str:
+    """``Type: message``, and the line of ``path`` the exception came from."""
+    line = traceback.format_exception_only(exc)[-1].strip()
+    if path is not None:
+        where = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename) == path]
+        if where:
+            line += f" (line {where[-1].lineno} of {path.name})"
+    return line
+
+
 def run_example(
     path: str | os.PathLike[str], out: str | os.PathLike[str], quick: bool = True
 ) -> ExampleResult:
     """Run one example script in this process and save the figures it leaves open.
 
     The script runs as ``__main__`` with the Agg backend and ``MANIFRES_QUICK`` set from
-    ``quick``; torch's default dtype, grad mode and RNG state are restored afterwards. Its
+    ``quick``, in a temporary working directory (removed afterwards, with anything the script
+    wrote there). Global state it changes is put back (torch's default dtype and device, grad
+    and anomaly modes, threads and RNGs; NumPy's and Python's RNGs; matplotlib's rcParams;
+    warning filters; manifres' validation switch; ``sys.argv``; the working directory). Its
     figures (those open in pyplot, then :class:`~matplotlib.figure.Figure` objects held in its
     global variables, such as the figures of :mod:`manifres.stability.plots`) are saved as
     ``<out>/<section>__<stem>[_k].png`` and closed.
@@ -219,8 +270,9 @@ def run_example(
     -------
     ExampleResult
         With ``error`` set if the script raised (first line: the exception and the line of the
-        script it came from; then the traceback), did not set a string ``SUMMARY``, or drew no
-        figure. An example's error never escapes (``KeyboardInterrupt`` does).
+        script it came from; then the traceback), did not set a string ``SUMMARY``, drew no
+        figure, or a figure could not be saved (the other figures are still saved). An
+        example's error never escapes (``KeyboardInterrupt`` does).
 
     Notes
     -----
@@ -232,45 +284,46 @@ def run_example(
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
-    path = Path(path)
-    out = Path(out)
+    path = Path(path).resolve()
+    out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     name = example_name(path)
-    plt.close("all")
-    error = None
-    summary = ""
-    scope: dict = {}
-    start = time.perf_counter()
-    try:
-        with _isolated(path, quick):
-            scope = runpy.run_path(str(path), run_name="__main__")
-        summary = scope.get("SUMMARY", "")
-        if not isinstance(summary, str) or not summary:
-            error = f"{name} did not set a module-level SUMMARY string"
-    except BaseException as exc:  # noqa: BLE001 - report and go on with the other examples
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        headline = traceback.format_exception_only(exc)[-1].strip()
-        where = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename) == path]
-        if where:
-            headline += f" (line {where[-1].lineno} of {path.name})"
-        error = headline + "\n" + "".join(traceback.format_exception(exc)).rstrip()
-    seconds = time.perf_counter() - start
-    figures = []
     stem = name.replace("/", "__")
-    for old in out.glob(f"{stem}*.png"):  # figures of an earlier run of this example
-        if re.fullmatch(rf"{re.escape(stem)}(_\d+)?\.png", old.name):
-            old.unlink()
-    drawn = [plt.figure(num) for num in plt.get_fignums()] + _unmanaged_figures(scope)
-    for k, fig in enumerate(drawn):
-        suffix = "" if len(drawn) == 1 else f"_{k + 1}"
-        target = out / f"{stem}{suffix}.png"
-        fig.savefig(target, dpi=100)
-        figures.append(target)
     plt.close("all")
-    if error is None and not figures:
-        error = f"{name} drew no figure"
-    return ExampleResult(name, seconds, str(summary), tuple(figures), error)
+    errors: list[str] = []
+    summary: Any = ""
+    figures: list[Path] = []
+    start = time.perf_counter()
+    with _isolated(path, quick):
+        scope: dict[str, Any] = {}
+        try:
+            scope = runpy.run_path(str(path), run_name="__main__")
+            summary = scope.get("SUMMARY", "")
+            if not isinstance(summary, str) or not summary:
+                errors.append(f"{name} did not set a module-level SUMMARY string")
+        except BaseException as exc:  # noqa: BLE001 - report and go on with the other examples
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            full = "".join(traceback.format_exception(exc)).rstrip()
+            errors.append(_headline(exc, path) + "\n" + full)
+        seconds = time.perf_counter() - start
+        for old in out.glob(f"{stem}*.png"):  # figures of an earlier run of this example
+            if re.fullmatch(rf"{re.escape(stem)}(_\d+)?\.png", old.name):
+                old.unlink()
+        drawn = [plt.figure(num) for num in plt.get_fignums()] + _unmanaged_figures(scope)
+        for k, fig in enumerate(drawn):
+            target = out / f"{stem}{'' if len(drawn) == 1 else f'_{k + 1}'}.png"
+            try:
+                fig.savefig(target, dpi=100)
+            except Exception as exc:  # noqa: BLE001 - one lost figure is reported, not fatal
+                errors.append(f"figure {k + 1} could not be saved as {target.name}: {_headline(exc)}")
+                continue
+            figures.append(target)
+        plt.close("all")
+    if not errors and not drawn:
+        errors.append(f"{name} drew no figure")
+    error = "\n".join(errors) if errors else None
+    return ExampleResult(name, seconds, summary if isinstance(summary, str) else "", tuple(figures), error)
 
 
 def _write_summary(report: TourReport, quick: bool) -> None:
@@ -335,6 +388,8 @@ def run_tour(
         If the examples folder cannot be found.
     UnknownChoiceError
         If ``only`` matches no example.
+    ParameterError
+        If ``threads`` is not a positive integer.
 
     Notes
     -----
@@ -344,8 +399,8 @@ def run_tour(
     import torch
     from tqdm.auto import tqdm
 
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise ValueError(f"manifres tour: threads must be a positive int, got {threads!r}")
+    if threads is not None:
+        threads = check_int(threads, "threads", "run_tour", minimum=1)
     root = find_examples(examples)
     scripts = list_examples(root, only)
     report = TourReport(Path(out).resolve())
@@ -364,27 +419,3 @@ def run_tour(
         torch.set_num_threads(saved_threads)
     _write_summary(report, quick)
     return report
-
-
-def run_from_args(args: argparse.Namespace) -> int:
-    """Handler of ``manifres tour`` (see :mod:`manifres.cli`): run the tour, say where to look.
-
-    ``args`` has ``out``, ``quick``, ``only`` (list or None), ``examples`` and ``threads``.
-    Returns the exit status: 0 when every example succeeded, 1 when one failed (each failure is
-    listed on stderr). A missing examples folder or an ``only`` that matches nothing raises
-    (``FileNotFoundError``, :class:`~manifres.errors.UnknownChoiceError`), which the command
-    reports in one line with status 2.
-    """
-    report = run_tour(
-        out=args.out, quick=args.quick, only=args.only, examples=args.examples, threads=args.threads
-    )
-    n_fig = sum(len(r.figures) for r in report.results)
-    size = "quick" if args.quick else "full"
-    print(
-        f"manifres tour: {len(report.results)} examples at {size} size in {report.seconds:.1f} s; "
-        f"{n_fig} figures in {report.out}"
-    )
-    print(f"  summary: {report.summary_path}")
-    for r in report.failures:
-        print(f"  FAILED {r.name}: {(r.error or '').splitlines()[0]}", file=sys.stderr)
-    return 1 if report.failures else 0

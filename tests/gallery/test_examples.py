@@ -1,6 +1,7 @@
-"""The gallery: every example runs at quick size, draws a figure and sets its SUMMARY.
+"""The gallery (manifres/gallery): every example runs at quick size, draws a figure and sets
+its SUMMARY.
 
-Examples run in this process through :func:`manifres.tour.run_example` (the Agg backend,
+Examples run in this process through :func:`manifres.cli.tour.run_example` (the Agg backend,
 ``MANIFRES_QUICK=1``), with pytest's ``filterwarnings = error``: a warning inside an example
 fails it. torch runs on one intra-op thread here: the examples use small tensors, and on a
 busy two-core machine two threads wait for each other (measured up to 30x slower).
@@ -17,20 +18,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from manifres.tour import example_name, find_examples, list_examples, run_example
+import manifres
+from manifres.cli.tour import example_name, find_examples, list_examples, run_example
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _examples() -> list[Path]:
-    try:
-        return list_examples(find_examples(ROOT / "examples"))
-    except FileNotFoundError:  # an installed package without the source tree
-        return []
-
-
-EXAMPLES = _examples()
-needs_gallery = pytest.mark.skipif(not EXAMPLES, reason="examples/ is not in this checkout")
+ROOT = Path(__file__).resolve().parents[2]
+GALLERY = Path(manifres.__file__).resolve().parent / "gallery"
+EXAMPLES = list_examples(find_examples(GALLERY))
 
 
 @pytest.fixture
@@ -41,7 +34,6 @@ def one_thread():
     torch.set_num_threads(saved)
 
 
-@needs_gallery
 @pytest.mark.parametrize("path", EXAMPLES, ids=example_name)
 def test_example_runs_at_quick_size(path, tmp_path, one_thread):
     result = run_example(path, tmp_path, quick=True)
@@ -52,7 +44,6 @@ def test_example_runs_at_quick_size(path, tmp_path, one_thread):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@needs_gallery
 @pytest.mark.parametrize("path", EXAMPLES, ids=example_name)
 def test_example_layout(path):
     """sphinx-gallery layout: a docstring with an '=' title, the quick switch, a SUMMARY."""
@@ -65,10 +56,9 @@ def test_example_layout(path):
     assert re.search(r"^SUMMARY = ", source, flags=re.MULTILINE)
 
 
-@needs_gallery
 def test_gallery_sections():
     """At least the thirteen stories of the issue, in sections that each have a README.txt."""
-    root = find_examples(ROOT / "examples")
+    root = find_examples(GALLERY)
     assert (root / "README.txt").is_file()
     sections = {p.parent for p in EXAMPLES}
     for section in sections:
