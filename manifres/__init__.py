@@ -26,6 +26,7 @@ from typing import Any
 from . import errors
 from ._config import get_validation, set_validation, validation
 from .manifolds import Euclidean, Manifold, SpecialOrthogonal, Sphere, so3
+from .parameter import ManifoldParameter
 
 # ``so3`` lives in manifres/manifolds/so3.py; ``import manifres.so3`` keeps working
 sys.modules[f"{__name__}.so3"] = so3
@@ -56,6 +57,7 @@ __all__ = [
     "Sphere",
     "SpecialOrthogonal",
     "Euclidean",
+    "ManifoldParameter",
     "errors",
     "so3",
     "set_validation",

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..manifolds import Euclidean, Manifold, Sphere
+from ..manifolds import Euclidean, Manifold, SpecialOrthogonal, Sphere
 
 __all__ = ["to_pymanopt", "from_pymanopt"]
 
@@ -56,7 +56,11 @@ def to_pymanopt(manifold: Manifold) -> Any:
     Returns
     -------
     pymanopt.manifolds.manifold.Manifold
-        With ``.manifres`` holding ``manifold``.
+        With ``.manifres`` holding ``manifold``. Its inner product, norm and Riemannian
+        gradient are the manifold's (``inner``, ``norm``, ``egrad2rgrad``), so a manifold with
+        its own metric keeps it; the Riemannian Hessian (trust regions) is known for the
+        embedded metrics of Sphere, SpecialOrthogonal and Euclidean only and raises
+        ``NotImplementedError`` otherwise.
     """
     try:
         from pymanopt.manifolds.manifold import Manifold as PManifold
@@ -65,6 +69,8 @@ def to_pymanopt(manifold: Manifold) -> Any:
 
     M = manifold
     is_so = M.ndim == 2
+    # the Hessian formulas below hold for these classes (the metric of the embedding) only
+    embedded = type(M) in (Sphere, Euclidean, SpecialOrthogonal)
 
     class ManifresManifold(PManifold):
         """pymanopt view of a manifres manifold."""
@@ -80,10 +86,10 @@ def to_pymanopt(manifold: Manifold) -> Any:
             return float(np.pi * (np.sqrt(M.n) if is_so else 1.0))
 
         def inner_product(self, point, a, b):
-            return float(np.tensordot(a, b, axes=a.ndim))
+            return float(M.inner(_t(point), _t(a), _t(b)))
 
         def norm(self, point, tangent_vector):
-            return float(np.linalg.norm(tangent_vector))
+            return float(M.norm(_t(point), _t(tangent_vector)))
 
         def projection(self, point, vector):
             return _n(M.proj(_t(point), _t(vector)))
@@ -91,11 +97,16 @@ def to_pymanopt(manifold: Manifold) -> Any:
         to_tangent_space = projection
 
         def euclidean_to_riemannian_gradient(self, point, euclidean_gradient):
-            return self.projection(point, euclidean_gradient)
+            return _n(M.egrad2rgrad(_t(point), _t(euclidean_gradient)))
 
         def euclidean_to_riemannian_hessian(
             self, point, euclidean_gradient, euclidean_hessian, tangent_vector
         ):
+            if not embedded:
+                raise NotImplementedError(
+                    f"{M!r} has its own metric (inner or egrad2rgrad overridden); the bridge knows "
+                    "the Riemannian Hessian of the embedded metrics only: use a first-order solver"
+                )
             x, g, h, v = (_t(a) for a in (point, euclidean_gradient, euclidean_hessian, tangent_vector))
             if isinstance(M, Sphere):
                 corr = (x * g).sum() * v

@@ -2,16 +2,20 @@ r"""The residual-step protocol: one interface for every residual layer of manifr
 
 A residual layer advances a state :math:`x` by a step :math:`h` along a branch :math:`F`:
 
-===================  ==============================================  ==============================
-layer                update rule                                     branch :math:`F`
-===================  ==============================================  ==============================
-Euclidean block      :math:`x + h\,F(x)`                             the residual function
-tangent layer        :math:`R_x\bigl(h\,P_x F(x)\bigr)`               the (ambient) vector field
-graph layer          :math:`x - h\,L x`                              the Laplacian term :math:`Lx`
-===================  ==============================================  ==============================
+====================  ==================================================  ===============================
+layer                 update rule                                         branch :math:`F`
+====================  ==================================================  ===============================
+Euclidean block       :math:`x + h\,F(x)`                                 the residual function
+multi-branch block    :math:`x + h \sum_k F_k(x)`                         the ``C`` branches
+transformer block     :math:`x + h\,A(x)`, then :math:`+\,h\,M(\cdot)`    attention and MLP
+policy residual       :math:`f(x) - h\,BK(x - x^*)`                       the feedback :math:`BK`
+tangent layer         :math:`R_x\bigl(h\,P_x F(x)\bigr)`                  the (ambient) vector field
+graph layer           :math:`x - h\,L x`                                  the Laplacian term :math:`Lx`
+====================  ==================================================  ===============================
 
 (and the variants: post-activation :math:`\sigma(x + hF(x))`, dead zone
-:math:`x + h\,\operatorname{soft}(F(x))`, a Lie-group step :math:`\exp(\Theta_h(x))\cdot x`).
+:math:`x + h\,\operatorname{soft}(F(x))`, a post-norm transformer, a Lie-group step
+:math:`\exp(\Theta_h(x))\cdot x`).
 The step is called ``step`` everywhere (``a``, ``h`` and ``alpha`` in the literature).
 
 A layer implements the protocol with these members:

@@ -13,8 +13,10 @@ Conventions
 * ``step`` is a tensor: an :class:`~torch.nn.Parameter` when ``learn_step=True`` (or when an
   ``nn.Parameter`` is passed, which is then used as given), else a buffer. A number is stored
   as a float64 0-d tensor (exact for float64 inputs) and cast to the dtype of ``branch(x)`` at
-  each call, so the output dtype follows the input (``module.float()`` rounds it like every
-  other buffer). A per-channel step must broadcast against ``branch(x)`` without changing its
+  each call, so the output dtype follows the input. That buffer stays float64 under dtype
+  conversions (``module.float()``, ``.half()``, ``.to(torch.float32)``: ``.float().double()``
+  gives back the exact number) and follows ``.to(device)``; a step given as a tensor converts
+  like every other buffer. A per-channel step must broadcast against ``branch(x)`` without changing its
   shape.
 * Deprecated names (one release): ``fn`` (now ``branch``), ``scale`` (``step``),
   ``learn_scale`` (``learn_step``), ``residual_branch(x)`` (``branch(x)``).
@@ -86,6 +88,7 @@ def _register_step(module: nn.Module, step: float | Tensor, learn: bool, owner: 
     module.register_buffer("step", t)
     module.learn_step = False
     module._step_init = t.clone()
+    module._exact_step = isinstance(value, float)
 
 
 class _BatchNormLast(nn.BatchNorm1d):
@@ -294,6 +297,16 @@ class Residual(nn.Module):
         _register_step(self, step, learn_step, name)
         self.branch = branch
         self.shortcut = self._make_shortcut(shortcut, branch, features, feature_dim)
+
+    def _apply(self, fn, recurse: bool = True):
+        # a step given as a number keeps its exact float64 value under dtype conversions
+        # (it is cast to the input's dtype at each call) and follows device moves
+        step = self._buffers.get("step")
+        exact = step is not None and getattr(self, "_exact_step", False)
+        out = super()._apply(fn, recurse)
+        if exact and self._buffers["step"].dtype != torch.float64:
+            self._buffers["step"] = step.to(device=self._buffers["step"].device)
+        return out
 
     fn = deprecated_alias("branch", "fn")
     scale = deprecated_alias("step", "scale")

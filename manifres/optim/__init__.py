@@ -3,8 +3,13 @@
 Say which manifold a parameter lives on through its parameter group (the ``"manifold"`` key,
 or the optimizer's ``manifold=`` default); groups without one are ordinary Euclidean
 parameters and get exactly the update of :class:`torch.optim.SGD` / :class:`torch.optim.Adam`.
-The parameters themselves stay plain :class:`torch.nn.Parameter` (no tensor subclass), so
-modules that hold them work with ``torch.compile`` and DistributedDataParallel.
+The Riemannian gradient is the manifold's
+:meth:`~manifres.manifolds.base.Manifold.egrad2rgrad` (the tangent projection for an
+embedded metric), and the moments are measured with its ``inner``.
+
+``state_dict()`` is plain data (it loads with ``torch.load(weights_only=True)``): each group's
+manifold is stored as a description, and ``load_state_dict`` takes the manifold objects from the
+live groups after checking they match. Resuming gives the trajectory of an uninterrupted run.
 
 Examples
 --------

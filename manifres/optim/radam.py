@@ -8,21 +8,29 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .._validation import check_real
 from ..errors import ParameterError
 from ..manifolds.base import Manifold
-from ._groups import CheckedGroupsMixin, batch_inner, check_group, check_number, vector_transport
+from ._groups import (
+    RiemannianMixin,
+    batch_inner,
+    check_group,
+    param_manifold,
+    riemannian_gradient,
+    vector_transport,
+)
 
 __all__ = ["RiemannianAdam"]
 
 
-class RiemannianAdam(CheckedGroupsMixin, torch.optim.Optimizer):
+class RiemannianAdam(RiemannianMixin, torch.optim.Optimizer):
     r"""Riemannian Adam (optionally AMSGrad).
 
     For a parameter :math:`x` on a manifold :math:`M` with Euclidean gradient :math:`g`, at
     step :math:`t`:
 
     .. math::
-        \xi = P_x(g + \lambda x), \qquad
+        \xi = \operatorname{egrad2rgrad}_x\big(g + \lambda\,(x - r)\big), \qquad
         m \leftarrow \beta_1 \Gamma(m) + (1 - \beta_1)\,\xi, \qquad
         v \leftarrow \beta_2 v + (1 - \beta_2)\,\langle \xi, \xi\rangle_x,
 
@@ -30,9 +38,12 @@ class RiemannianAdam(CheckedGroupsMixin, torch.optim.Optimizer):
         x \leftarrow R_x\Big(-\frac{\eta}{1 - \beta_1^t}\,
         \frac{m}{\sqrt{v / (1 - \beta_2^t)} + \epsilon}\Big)
 
-    with the tangent projection :math:`P_x`, the retraction :math:`R_x` and the vector
-    transport :math:`\Gamma` of the first moment to the new point. The second moment
-    :math:`v` is one scalar *per point* (the squared Riemannian norm of the gradient), so the
+    with the Riemannian gradient of the manifold's metric
+    (:meth:`~manifres.manifolds.base.Manifold.egrad2rgrad`; the tangent projection for an
+    embedded metric), the decay reference point :math:`r` = ``decay_to`` (0 when not given),
+    the retraction :math:`R_x` and the vector transport :math:`\Gamma` of the first moment to
+    the new point. The second moment :math:`v` is one scalar *per point* (the squared
+    Riemannian norm :math:`\langle \xi, \xi\rangle_x` of the gradient), so the
     update is invariant under isometries of the tangent space, as in Becigneul and Ganea
     (ICLR 2019); a batch of points ``(..., *point_shape)`` gets one :math:`v` per point.
     Parameters without a manifold get exactly :class:`torch.optim.Adam`'s (elementwise)
@@ -50,7 +61,9 @@ class RiemannianAdam(CheckedGroupsMixin, torch.optim.Optimizer):
     eps : float
         :math:`\epsilon \ge 0`.
     weight_decay : float
-        :math:`\lambda \ge 0` (L2 on the Euclidean gradient, before the projection).
+        :math:`\lambda \ge 0` (L2 toward ``decay_to`` on the Euclidean gradient, before
+        ``egrad2rgrad``); needs ``decay_to`` on a manifold other than
+        :class:`~manifres.Euclidean`, see :class:`RiemannianSGD`.
     amsgrad : bool
         Use the running maximum of :math:`v` (AMSGrad).
     manifold : Manifold or None
@@ -62,20 +75,28 @@ class RiemannianAdam(CheckedGroupsMixin, torch.optim.Optimizer):
     stabilize : int or None
         Every ``stabilize`` steps map the parameter back with ``proj_point`` (and re-project
         its first moment).
+    decay_to : Tensor or None
+        Reference point :math:`r` of the weight decay, see :class:`RiemannianSGD`.
 
     Raises
     ------
     ParameterError
-        If a number is not finite or out of range (or, for ``stabilize``, not a positive int).
+        If a number is not finite or out of range (or, for ``stabilize``, not a positive int),
+        ``weight_decay > 0`` on a curved manifold without ``decay_to``, or a
+        :class:`~manifres.ManifoldParameter` whose manifold differs from its group's.
     ManifoldError
-        If a manifold parameter is not on its manifold (or not finite) when its group is
-        added.
+        If a manifold parameter (or ``decay_to``) is not on its manifold (or not finite) when
+        its group is added.
     UnknownChoiceError
         If a retraction or transport name is unknown.
     ShapeError, DTypeError
         If a parameter does not have the manifold's trailing shape or a float dtype.
     TypeError
         If a group's manifold is not a manifres manifold.
+
+    Notes
+    -----
+    Parameter manifolds, checks and the state dict work as for :class:`RiemannianSGD`.
 
     Examples
     --------
@@ -105,6 +126,7 @@ class RiemannianAdam(CheckedGroupsMixin, torch.optim.Optimizer):
         retraction: str | None = None,
         transport: str = "projection",
         stabilize: int | None = None,
+        decay_to: Tensor | None = None,
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -116,19 +138,20 @@ class RiemannianAdam(CheckedGroupsMixin, torch.optim.Optimizer):
             retraction=retraction,
             transport=transport,
             stabilize=stabilize,
+            decay_to=decay_to,
         )
         super().__init__(params, defaults)
 
     def _check(self, group: dict[str, Any]) -> None:
         owner = type(self).__name__
-        check_number(owner, "lr", group["lr"], 0.0)
+        check_real(group["lr"], "lr", owner, minimum=0.0)
         betas = group["betas"]
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ParameterError(f"{owner}: betas must be a pair of floats, got {betas!r}")
-        check_number(owner, "betas[0]", betas[0], 0.0, 1.0, open_high=True)
-        check_number(owner, "betas[1]", betas[1], 0.0, 1.0, open_high=True)
-        check_number(owner, "eps", group["eps"], 0.0)
-        check_number(owner, "weight_decay", group["weight_decay"], 0.0)
+        for k in range(2):
+            check_real(betas[k], f"betas[{k}]", owner, minimum=0.0, maximum=1.0, strict_max=True)
+        check_real(group["eps"], "eps", owner, minimum=0.0)
+        check_real(group["weight_decay"], "weight_decay", owner, minimum=0.0)
         check_group(owner, group)
 
     @torch.no_grad()
@@ -139,15 +162,15 @@ class RiemannianAdam(CheckedGroupsMixin, torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            manifold: Manifold | None = group["manifold"]
             lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
-            wd, amsgrad = group["weight_decay"], group["amsgrad"]
+            amsgrad = group["amsgrad"]
             for p in group["params"]:
                 if p.grad is None:
                     continue
                 if p.grad.is_sparse:
                     raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
-                g = p.grad if wd == 0 else p.grad.add(p, alpha=wd)
+                manifold = param_manifold(group, p)
+                g = riemannian_gradient(manifold, group, p)
                 state = self.state[p]
                 if not state:
                     state["step"] = 0
@@ -162,7 +185,6 @@ class RiemannianAdam(CheckedGroupsMixin, torch.optim.Optimizer):
                 if manifold is None:
                     v.mul_(beta2).addcmul_(g, g, value=1.0 - beta2)
                 else:
-                    g = manifold.proj(p, g)
                     v.mul_(beta2).add_(batch_inner(manifold, p, g), alpha=1.0 - beta2)
                 m.lerp_(g, 1.0 - beta1)
                 if amsgrad:

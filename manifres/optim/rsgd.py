@@ -8,27 +8,31 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .._validation import check_real
 from ..errors import ParameterError
 from ..manifolds.base import Manifold
-from ._groups import CheckedGroupsMixin, check_group, check_number, vector_transport
+from ._groups import RiemannianMixin, check_group, param_manifold, riemannian_gradient, vector_transport
 
 __all__ = ["RiemannianSGD"]
 
 
-class RiemannianSGD(CheckedGroupsMixin, torch.optim.Optimizer):
+class RiemannianSGD(RiemannianMixin, torch.optim.Optimizer):
     r"""Riemannian SGD with heavy-ball or Nesterov momentum.
 
     For a parameter :math:`x` on a manifold :math:`M` with Euclidean gradient :math:`g`:
 
     .. math::
-        \xi = P_x(g + \lambda x), \qquad
+        \xi = \operatorname{egrad2rgrad}_x\big(g + \lambda\,(x - r)\big), \qquad
         m \leftarrow \mu\,\Gamma(m) + (1 - \tau)\,\xi, \qquad
         x \leftarrow R_x\big(-\eta\,d\big), \quad d = m \ (\text{or } \xi + \mu m
         \text{ with Nesterov})
 
-    where :math:`P_x` is the tangent projection (the Riemannian gradient of the embedded
-    metric), :math:`R_x` the retraction and :math:`\Gamma` the vector transport of the momentum
-    from the old point to the new one. Parameters without a manifold get exactly
+    where :meth:`~manifres.manifolds.base.Manifold.egrad2rgrad` turns the Euclidean gradient
+    into the Riemannian one of the manifold's metric (the tangent projection :math:`P_x` for an
+    embedded metric), :math:`R_x` is the retraction and :math:`\Gamma` the vector transport of
+    the momentum from the old point to the new one. The decay term is the gradient of
+    :math:`\tfrac{\lambda}{2}\|x - r\|^2` with the reference point :math:`r` = ``decay_to``
+    (0 when it is not given). Parameters without a manifold get exactly
     :class:`torch.optim.SGD`'s update.
 
     Parameters
@@ -43,8 +47,10 @@ class RiemannianSGD(CheckedGroupsMixin, torch.optim.Optimizer):
     dampening : float
         :math:`\tau \in [0, 1]`.
     weight_decay : float
-        :math:`\lambda \ge 0`: adds :math:`\lambda x` to the Euclidean gradient (before the
-        projection).
+        :math:`\lambda \ge 0`: adds :math:`\lambda (x - r)` to the Euclidean gradient (before
+        ``egrad2rgrad``). On a manifold other than :class:`~manifres.Euclidean` it needs
+        ``decay_to``: :math:`\lambda x` is normal to a sphere or a rotation group, so it would
+        have no effect (refused with a :class:`~manifres.errors.ParameterError`).
     nesterov : bool
         Nesterov momentum (needs ``momentum > 0`` and ``dampening = 0``).
     manifold : Manifold or None
@@ -60,14 +66,19 @@ class RiemannianSGD(CheckedGroupsMixin, torch.optim.Optimizer):
     stabilize : int or None
         Every ``stabilize`` steps of a parameter, map it back onto the manifold with
         ``proj_point`` and re-project its momentum (guards long float32 runs).
+    decay_to : Tensor or None
+        The reference point :math:`r` of the weight decay (on the manifold, broadcastable
+        against the parameters of the group); ``None``: :math:`r = 0`.
 
     Raises
     ------
     ParameterError
-        If a number is not finite or out of range (or, for ``stabilize``, not a positive int).
+        If a number is not finite or out of range (or, for ``stabilize``, not a positive int),
+        ``weight_decay > 0`` on a curved manifold without ``decay_to``, or a
+        :class:`~manifres.ManifoldParameter` whose manifold differs from its group's.
     ManifoldError
-        If a manifold parameter is not on its manifold (or not finite) when its group is
-        added.
+        If a manifold parameter (or ``decay_to``) is not on its manifold (or not finite) when
+        its group is added.
     UnknownChoiceError
         If a retraction or transport name is unknown.
     ShapeError, DTypeError
@@ -77,10 +88,14 @@ class RiemannianSGD(CheckedGroupsMixin, torch.optim.Optimizer):
 
     Notes
     -----
-    The checks run when a group is added (one read of the parameters); :meth:`step` has no
-    host-device synchronisation (except in a manifold's own ``transport`` at a cut locus
-    check). The momentum buffer lives in the tangent space of the current point. Sparse
-    gradients are not supported.
+    A group's manifold is its ``"manifold"`` key (or the ``manifold=`` default); in a group
+    without one, a :class:`~manifres.ManifoldParameter` (or a ``geoopt.ManifoldParameter``)
+    uses its own. The checks run when a group is added (one read of the parameters);
+    :meth:`step` has no host-device synchronisation (except in a manifold's own ``transport``
+    at a cut locus check). The momentum buffer lives in the tangent space of the current
+    point. :meth:`state_dict` holds plain data only (``torch.load(weights_only=True)`` reads
+    it) and :meth:`load_state_dict` takes the manifolds from the live groups, see
+    :mod:`manifres.optim`. Sparse gradients are not supported.
 
     Examples
     --------
@@ -111,6 +126,7 @@ class RiemannianSGD(CheckedGroupsMixin, torch.optim.Optimizer):
         retraction: str | None = None,
         transport: str = "projection",
         stabilize: int | None = None,
+        decay_to: Tensor | None = None,
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -122,15 +138,16 @@ class RiemannianSGD(CheckedGroupsMixin, torch.optim.Optimizer):
             retraction=retraction,
             transport=transport,
             stabilize=stabilize,
+            decay_to=decay_to,
         )
         super().__init__(params, defaults)
 
     def _check(self, group: dict[str, Any]) -> None:
         owner = type(self).__name__
-        check_number(owner, "lr", group["lr"], 0.0)
-        check_number(owner, "momentum", group["momentum"], 0.0, 1.0, open_high=True)
-        check_number(owner, "dampening", group["dampening"], 0.0, 1.0)
-        check_number(owner, "weight_decay", group["weight_decay"], 0.0)
+        check_real(group["lr"], "lr", owner, minimum=0.0)
+        check_real(group["momentum"], "momentum", owner, minimum=0.0, maximum=1.0, strict_max=True)
+        check_real(group["dampening"], "dampening", owner, minimum=0.0, maximum=1.0)
+        check_real(group["weight_decay"], "weight_decay", owner, minimum=0.0)
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ParameterError(f"{owner}: nesterov momentum needs momentum > 0 and dampening = 0")
         check_group(owner, group)
@@ -143,17 +160,14 @@ class RiemannianSGD(CheckedGroupsMixin, torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            manifold: Manifold | None = group["manifold"]
-            lr, mu, tau = group["lr"], group["momentum"], group["dampening"]
-            wd, nesterov = group["weight_decay"], group["nesterov"]
+            lr, mu, tau, nesterov = group["lr"], group["momentum"], group["dampening"], group["nesterov"]
             for p in group["params"]:
                 if p.grad is None:
                     continue
                 if p.grad.is_sparse:
                     raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
-                g = p.grad if wd == 0 else p.grad.add(p, alpha=wd)
-                if manifold is not None:
-                    g = manifold.proj(p, g)
+                manifold = param_manifold(group, p)
+                g = riemannian_gradient(manifold, group, p)
                 state = self.state[p]
                 buf = None
                 if mu != 0:

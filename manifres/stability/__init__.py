@@ -19,6 +19,10 @@ first use). Ready-made studies built on them (the ``manifres study`` command) li
 * :func:`depth_profile`, :func:`lyapunov_exponents`: a stack layer by layer.
 * :func:`scale_sweep`, :func:`compare_plain_residual`: the residual scale and the depth.
 * :func:`diffusion_stability`: the graph step :math:`I - \alpha L`.
+* :func:`gain_margin`: the feedback gains :math:`k` with :math:`\rho(J - kBK) < 1`.
+* :func:`patch_interaction`, :func:`patch_stack`: patches :math:`x \leftarrow x + p_i(x)`
+  split into first order and interaction.
+* :func:`saved_activation_bytes`: the memory a forward pass saves for the backward pass.
 
 Examples
 --------
@@ -33,12 +37,17 @@ from . import plots, results
 from .depth import depth_profile, is_residual_block, is_residual_step, lyapunov_exponents, stack_layers
 from .diffusion import diffusion_stability
 from .frames import tangent_basis
+from .gain import gain_margin
 from .jacobian import DENSE_LIMIT, jacobian_spectrum
+from .memory import saved_activation_bytes
+from .patches import patch_interaction, patch_stack
 from .results import (
     DepthProfile,
     DiffusionStability,
+    GainMargin,
     JacobianSpectrum,
     LyapunovSpectrum,
+    PatchInteraction,
     PlainResidualComparison,
     ScaleSweep,
     WeylBand,
@@ -58,6 +67,10 @@ __all__ = [
     "scale_sweep",
     "compare_plain_residual",
     "diffusion_stability",
+    "gain_margin",
+    "patch_interaction",
+    "patch_stack",
+    "saved_activation_bytes",
     "DENSE_LIMIT",
     "JacobianSpectrum",
     "WeylBand",
@@ -66,6 +79,8 @@ __all__ = [
     "ScaleSweep",
     "PlainResidualComparison",
     "DiffusionStability",
+    "GainMargin",
+    "PatchInteraction",
     "plots",
     "results",
 ]

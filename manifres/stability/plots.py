@@ -25,8 +25,10 @@ import torch
 from .results import (
     DepthProfile,
     DiffusionStability,
+    GainMargin,
     JacobianSpectrum,
     LyapunovSpectrum,
+    PatchInteraction,
     PlainResidualComparison,
     ScaleSweep,
     WeylBand,
@@ -42,6 +44,8 @@ __all__ = [
     "plot_scale_sweep",
     "plot_plain_vs_residual",
     "plot_diffusion",
+    "plot_gain_margin",
+    "plot_patch_interaction",
 ]
 
 _BLUE, _RED, _GREEN, _GREY, _ORANGE = "#1f77b4", "#d62728", "#2ca02c", "#7f7f7f", "#ff7f0e"
@@ -451,4 +455,80 @@ def plot_diffusion(ds: DiffusionStability, title: str | None = None) -> Figure:
         cx.legend(fontsize=8)
     n = f"{ds.num_nodes} nodes, {ds.num_edges} edges, normalization={ds.normalization!r}"
     fig.suptitle(title + f" ({n})" if title else n)
+    return fig
+
+
+def plot_gain_margin(gm: GainMargin, k_max: float | None = None, title: str | None = None) -> Figure:
+    r"""The stable gains of a feedback policy.
+
+    Left: :math:`\rho(J - kBK)` against the gain :math:`k \in [0, k_{\max}]` with the stable
+    intervals shaded and the line 1. Right: the eigenvalues of :math:`J - kBK` in the complex
+    plane, coloured by :math:`k`, the unit circle, and a cross where each boundary crosses it.
+
+    Parameters
+    ----------
+    gm : GainMargin
+    k_max : float, optional
+        Right end of the gain axis (default: 1.3 times the largest finite boundary, or 1).
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig = _figure(2, width=5.0, height=4.2)
+    ax, bx = fig.axes
+    top = k_max if k_max is not None else 1.3 * max(gm.boundaries, default=0.0) or 1.0
+    ks = torch.linspace(0.0, top, 400, dtype=torch.float64)
+    for i, (lo, hi) in enumerate(gm.intervals):
+        label = "stable gains" if i == 0 else None
+        ax.axvspan(lo, min(hi, top), color=_GREEN, alpha=0.15, label=label)
+    ax.plot(_np(ks), _np(gm.radius(ks)), color="k", label=r"$\rho(J - kBK)$")
+    ax.axhline(1, color=_GREY, ls="--", lw=1)
+    ax.set_xlabel("gain k")
+    ax.set_ylabel("spectral radius")
+    ax.set_title("(a) " + (", ".join(f"({lo:.4g}, {hi:.4g})" for lo, hi in gm.intervals) or "no stable gain"))
+    ax.legend(fontsize=8)
+
+    t = torch.linspace(0, 2 * math.pi, 200, dtype=torch.float64)
+    bx.plot(_np(torch.cos(t)), _np(torch.sin(t)), color=_GREY, lw=1)
+    ev = torch.linalg.eigvals(gm.jacobian - ks[:, None, None] * gm.direction)
+    colour = _np(ks.repeat_interleave(ev.shape[-1]))
+    sc = bx.scatter(_np(ev.real.reshape(-1)), _np(ev.imag.reshape(-1)), c=colour, s=3, cmap="viridis")
+    for ang in gm.crossing_angles:
+        bx.plot([math.cos(ang)] * 2, [math.sin(ang), -math.sin(ang)], "x", color=_RED, ms=8)
+    fig.colorbar(sc, ax=bx, label="gain k")
+    bx.set_aspect("equal")
+    bx.set_xlabel("Re")
+    bx.set_ylabel("Im")
+    bx.set_title("(b) eigenvalues of J - kBK")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_patch_interaction(r: PatchInteraction, title: str | None = None) -> Figure:
+    r"""Sizes (Frobenius norms) of the parts of patches applied in order: identity, first order,
+    interaction and order dependence, as bars.
+
+    Parameters
+    ----------
+    r : PatchInteraction
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig = _figure(1, width=5.5, height=4.0)
+    (ax,) = fig.axes
+    names = ("identity", "first_order", "interaction", "order_dependence")
+    sizes = [float(torch.linalg.vector_norm(getattr(r, k).double())) for k in names]
+    ax.bar(range(4), sizes, color=[_GREY, _BLUE, _RED, _GREEN])
+    ax.set_xticks(range(4), [k.replace("_", " ") for k in names])
+    ax.set_yscale("log")
+    ax.set_ylabel("Frobenius norm")
+    ax.set_title(f"interaction / first order = {r.relative_interaction:.3g}")
+    if title:
+        fig.suptitle(title)
     return fig

@@ -45,6 +45,8 @@ __all__ = [
     "ScaleSweep",
     "PlainResidualComparison",
     "DiffusionStability",
+    "GainMargin",
+    "PatchInteraction",
 ]
 
 
@@ -431,3 +433,115 @@ class DiffusionStability(_Record):
     stable: bool
     eigenvalues: Tensor | None
     decay: Tensor | None
+
+
+@dataclass(frozen=True, eq=False)
+class GainMargin(_Record):
+    r"""The feedback gains :math:`k \ge 0` that make :math:`x_{t+1} = f(x_t) - kBK(x_t - x^*)`
+    locally stable: :math:`\rho(J_f - kBK) < 1`.
+
+    Attributes
+    ----------
+    intervals : list of (float, float)
+        The stable set as disjoint intervals ``(low, high)``, increasing; ``high`` may be
+        ``inf`` (``None`` in :meth:`to_dict`). Each is open, except that ``low = 0`` is
+        included exactly when :attr:`stable_at_zero`.
+    boundaries : list of float
+        The gains where stability changes (the finite ends of the intervals, ``0`` excluded
+        when the baseline is stable), where an eigenvalue of :math:`J - kBK` crosses the unit
+        circle.
+    crossing_angles : list of float
+        For each boundary, :math:`|\operatorname{arg}\lambda| \in [0, \pi]` of the eigenvalue on the
+        circle: ``0`` (through 1), ``pi`` (through -1, a flip) or in between (a complex pair:
+        oscillations).
+    boundary_residuals : list of float
+        :math:`|\rho(J - kBK) - 1|` at each boundary, recomputed from the eigenvalues: the
+        accuracy actually reached.
+    stable_at_zero : bool
+        Whether the baseline itself is stable, :math:`\rho(J) < 1`.
+    baseline_radius : float
+        :math:`\rho(J)`.
+    jacobian : Tensor, shape (n, n), float64
+        :math:`J`, the baseline's Jacobian at the fixed point.
+    direction : Tensor, shape (n, n), float64
+        :math:`BK`.
+    fixed_point_residual : float or None
+        :math:`\|f(x^*) - x^*\|` for a map linearised at ``at`` (``None`` for a matrix); the
+        closed loop has :math:`x^*` as a fixed point only when it is 0.
+    """
+
+    intervals: list[tuple[float, float]]
+    boundaries: list[float]
+    crossing_angles: list[float]
+    boundary_residuals: list[float]
+    stable_at_zero: bool
+    baseline_radius: float
+    jacobian: Tensor
+    direction: Tensor
+    fixed_point_residual: float | None
+
+    def radius(self, k: float | Tensor) -> Tensor:
+        r"""Spectral radius :math:`\rho(J - kBK)` for one gain or a 1-D tensor of gains."""
+        ks = torch.as_tensor(k, dtype=torch.float64).reshape(-1)
+        mats = self.jacobian - ks[:, None, None] * self.direction
+        r = torch.linalg.eigvals(mats).abs().amax(-1)
+        return r if torch.as_tensor(k).dim() else r[0]
+
+    def contains(self, k: float) -> bool:
+        """Whether the gain ``k`` lies in the stable set (read from :attr:`intervals`)."""
+        k = float(k)
+        return any((lo < k < hi) or (k == lo == 0.0 and self.stable_at_zero) for lo, hi in self.intervals)
+
+
+@dataclass(frozen=True, eq=False)
+class PatchInteraction(_Record):
+    r"""How patches applied in order, :math:`x \leftarrow x + p_i(x)`, add up.
+
+    .. math:: \text{total} = \underbrace{x}_{\text{identity}}
+              + \underbrace{\textstyle\sum_i p_i(x)}_{\text{first order}}
+              + \text{interaction}
+
+    For two linear patches :math:`(I + A_2)(I + A_1) = I + A_1 + A_2 + A_2A_1`: the interaction
+    is :math:`A_2A_1x` and the order dependence the commutator :math:`(A_1A_2 - A_2A_1)x`; in
+    general the interaction of two patches is :math:`p_2(x + p_1(x)) - p_2(x)`.
+
+    Attributes
+    ----------
+    identity : Tensor
+        ``x``.
+    first_order : Tensor
+        :math:`\sum_i p_i(x)`, every patch at the unpatched input.
+    interaction : Tensor
+        ``total - identity - first_order``.
+    total : Tensor
+        The composed output (patches in the given order).
+    reversed_total : Tensor
+        The composed output with the order reversed.
+    order_dependence : Tensor
+        ``reversed_total - total``.
+
+    All tensors have the shape of ``x`` and are detached.
+    """
+
+    identity: Tensor
+    first_order: Tensor
+    interaction: Tensor
+    total: Tensor
+    reversed_total: Tensor
+    order_dependence: Tensor
+
+    @property
+    def relative_interaction(self) -> float:
+        r""":math:`\|\text{interaction}\| / \|\text{first order}\|` (Frobenius; NaN when
+        the first order is 0)."""
+        return _ratio(self.interaction, self.first_order)
+
+    @property
+    def relative_order_dependence(self) -> float:
+        r""":math:`\|\text{order dependence}\| / \|\text{first order}\|`."""
+        return _ratio(self.order_dependence, self.first_order)
+
+
+def _ratio(a: Tensor, b: Tensor) -> float:
+    nb = float(torch.linalg.vector_norm(b.double()))
+    return float(torch.linalg.vector_norm(a.double())) / nb if nb > 0 else math.nan

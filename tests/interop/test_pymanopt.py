@@ -100,3 +100,46 @@ def test_pymanopt_solver_on_manifres_rotation_group():
     R_svd = U @ np.diag([1, 1, np.linalg.det(U @ Vt)]) @ Vt
     assert np.abs(R - R_svd).max() < 1e-6
     assert bool(manifres.SpecialOrthogonal(3).is_point(torch.as_tensor(R)))
+
+
+class _ScaledSphere(manifres.Sphere):
+    """S^n with the metric c<u, v>: Riemannian gradient P_x g / c."""
+
+    def __init__(self, n, c):
+        super().__init__(n)
+        self.c = c
+
+    def _params(self):
+        return (self.n, self.c)
+
+    def inner(self, x, u, v):
+        return self.c * super().inner(x, u, v)
+
+    def egrad2rgrad(self, x, g):
+        return self.proj(x, g) / self.c
+
+
+def test_a_manifold_with_its_own_metric_keeps_it_in_pymanopt():
+    S = _ScaledSphere(2, 4.0)
+    M = to_pymanopt(S)
+    x = np.array([1.0, 0.0, 0.0])
+    u, g = np.array([0.0, 1.0, 2.0]), np.array([3.0, -2.0, 1.0])
+    assert M.inner_product(x, u, u) == pytest.approx(4.0 * 5.0, abs=1e-14)
+    assert M.norm(x, u) == pytest.approx(2.0 * 5.0**0.5, abs=1e-14)
+    np.testing.assert_allclose(M.euclidean_to_riemannian_gradient(x, g), [0.0, -0.5, 0.25], atol=1e-15)
+    with pytest.raises(NotImplementedError, match="own metric"):
+        M.euclidean_to_riemannian_hessian(x, g, g, u)
+    A = np.diag([3.0, 2.0, 1.0])
+
+    @pymanopt.function.numpy(M)
+    def cost(x):
+        return -x @ A @ x
+
+    @pymanopt.function.numpy(M)
+    def egrad(x):
+        return -2 * A @ x
+
+    problem = pymanopt.Problem(M, cost, euclidean_gradient=egrad)
+    solver = pymanopt.optimizers.SteepestDescent(verbosity=0)
+    x = solver.run(problem, initial_point=np.array([0.6, 0.6, 0.52915026])).point
+    assert abs(abs(x[0]) - 1) < 1e-6

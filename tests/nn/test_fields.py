@@ -87,6 +87,9 @@ def test_ambient_mlp_field_is_tangent_on_the_sphere(dtype):
     v = F(x)
     assert v.shape == x.shape and v.dtype == dtype
     assert (x * v).sum(-1).abs().max() <= tol(dtype, 1e-6, 1e-14)
+    u = F.net(x)  # the field is the projected MLP, not just any tangent vector (such as 0)
+    torch.testing.assert_close(v, u - (x * u).sum(-1, keepdim=True) * x, atol=tol(dtype, 1e-6, 1e-14), rtol=0)
+    assert bool((v.detach().norm(dim=-1) > 1e-3).all())
     assert F(S.random(0, dtype=dtype)).shape == (0, 3)  # empty batch
 
 
@@ -112,6 +115,9 @@ def test_ambient_mlp_field_on_matrix_points(dtype):
     assert V.shape == R.shape
     Om = R.mT @ V
     assert (Om + Om.mT).abs().max() <= tol(dtype, 1e-5, 1e-13)
+    U = F.net(R.flatten(-2)).unflatten(-1, (3, 3))  # the projected MLP of the flattened point
+    torch.testing.assert_close(V, M.proj(R, U), atol=tol(dtype, 1e-6, 1e-14), rtol=0)
+    assert float(V.detach().abs().max()) > 1e-3
 
 
 def test_ambient_mlp_field_errors():

@@ -198,6 +198,9 @@ def test_preact_ordering_and_identity_at_zero_scale(dtype):
     assert names == ["LayerNorm", "ReLU", "Linear", "LayerNorm", "ReLU", "Linear"]
     x = torch.randn(3, 6, dtype=dtype)
     assert torch.equal(block(x), x)
+    block.step.fill_(0.5)  # and with a step, x + h F(x) (not the identity)
+    torch.testing.assert_close(block(x), x + 0.5 * block.branch(x), atol=tol(dtype), rtol=0)
+    assert not torch.allclose(block(x), x)
 
 
 def test_postact_ordering(dtype):
@@ -217,6 +220,9 @@ def test_bottleneck_and_projection(dtype):
     x = torch.randn(3, 5, 16, dtype=dtype)  # BatchNorm pools the two leading axes
     assert block(x).shape == (3, 5, 8)
     assert isinstance(block.shortcut, LinearShortcut)
+    block.eval()  # the block is the projection plus the branch, not the projection alone
+    torch.testing.assert_close(block(x), block.shortcut(x) + block.branch(x), atol=tol(dtype), rtol=0)
+    assert float(block.branch(x).detach().abs().max()) > 1e-3
 
 
 def test_unknown_norm_and_activation():

@@ -119,7 +119,11 @@ def test_layer_broadcasts_batches_and_empty_batch(dtype):
     S = manifres.Sphere(2)
     layer = TangentResidual(S, ConstantField(torch.tensor([0.0, 0.0, 1.0])), step=0.1)
     x = S.random(2, 3, 4, dtype=dtype, generator=gen())
-    assert layer(x).shape == (2, 3, 4, 3)
+    y = layer(x)
+    assert y.shape == (2, 3, 4, 3)
+    for idx in [(0, 0, 0), (1, 2, 3)]:  # batched equals one point at a time, and moves it
+        torch.testing.assert_close(y[idx], layer(x[idx]), atol=tol(dtype, 1e-7, 1e-15), rtol=0)
+    assert bool((S.dist(y, x) > 1e-3).any())
     assert layer(S.random(0, dtype=dtype)).shape == (0, 3)
 
 
@@ -187,7 +191,7 @@ def test_stack_trajectory_per_layer_fields_and_repr(dtype):
     net = TangentResidualStack(S, fields, step=0.2, return_trajectory=True)
     traj = net(x)
     assert traj.shape == (4, 5, 3)
-    assert torch.equal(traj[0], x)
+    assert torch.equal(traj[0], x) and bool((S.dist(traj[-1], x) > 1e-3).all())
     y = x
     for k, f in enumerate(fields):
         y = TangentResidual(S, f, step=0.2)(y)
@@ -236,6 +240,7 @@ def test_layers_deepcopy_and_pickle():
     S = manifres.Sphere(2)
     net = TangentResidualStack(S, AmbientMLPField(S, hidden=4, depth=1), step=0.1, depth=3)
     x = S.random(2)
+    assert not torch.allclose(net(x), x)  # a layer that moves: the copies must keep its weights
     for clone in (copy.deepcopy(net), pickle.loads(pickle.dumps(net))):
         assert torch.equal(clone(x), net(x))
 

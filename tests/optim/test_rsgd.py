@@ -46,11 +46,13 @@ def test_euclidean_groups_match_torch_sgd(dtype, kw, manifold):
 def test_sphere_stays_on_manifold_with_tangent_momentum(dtype, transport, retraction):
     S = manifres.Sphere(3, cut_locus="nan")
     g = torch.Generator().manual_seed(1)
-    x = torch.nn.Parameter(S.random(8, generator=g, dtype=dtype))
+    x0 = S.random(8, generator=g, dtype=dtype)
+    x = torch.nn.Parameter(x0.clone())
     opt = RiemannianSGD([x], lr=0.05, momentum=0.9, manifold=S, retraction=retraction, transport=transport)
     for grad in _grads((8, 4), 300, dtype, seed=2):
         x.grad = grad
         opt.step()
+    assert bool((S.dist(x.detach(), x0) > 0.1).all())
     assert_on_manifold(S, x.detach())
     assert_tangent(S, x.detach(), opt.state[x]["momentum_buffer"])
 
@@ -68,18 +70,6 @@ def test_parallel_and_projection_transport_differ_but_both_descend():
         norms[transport] = float(opt.state[x]["momentum_buffer"].norm())
     assert norms["parallel"] == pytest.approx(1.0, abs=1e-14)
     assert norms["projection"] == pytest.approx(math.cos(0.5), abs=1e-14)
-
-
-def test_stabilize_projects_back(dtype):
-    S = manifres.Sphere(2)
-    x = torch.nn.Parameter(S.random(5, dtype=dtype))
-    opt = RiemannianSGD([x], lr=0.1, manifold=S, stabilize=1)
-    x.grad = torch.randn(5, 3, dtype=dtype)
-    opt.step()
-    torch.testing.assert_close(
-        x.detach().norm(dim=-1), torch.ones(5, dtype=dtype), atol=tol(dtype, 2e-7), rtol=0
-    )
-    assert opt.state[x]["step"] == 1
 
 
 def test_mixed_groups_and_no_grad_parameters():
@@ -115,6 +105,7 @@ def test_state_dict_round_trip():
         return x.detach()
 
     assert torch.equal(run(None), run(3))
+    assert bool((S.dist(run(None), x0) > 0.1).all())
 
 
 def test_closure_returns_loss():
@@ -128,6 +119,7 @@ def test_closure_returns_loss():
         return loss
 
     assert float(opt.step(closure).detach()) == -1.0
+    assert x[0] < 1.0 and x[1] < 0.0
 
 
 def test_bad_input_raises_named_errors():
@@ -143,7 +135,7 @@ def test_bad_input_raises_named_errors():
         RiemannianSGD([torch.nn.Parameter(torch.ones(3, dtype=torch.float16))], lr=0.1, manifold=S)
     with pytest.raises(UnknownChoiceError, match="exp, projective"):
         RiemannianSGD([on], lr=0.1, manifold=S, retraction="cayley")
-    with pytest.raises(UnknownChoiceError, match="projection, parallel"):
+    with pytest.raises(UnknownChoiceError, match="'projection', 'parallel'"):
         RiemannianSGD([on], lr=0.1, manifold=S, transport="schild")
     for kw, match in [
         (dict(lr=math.nan), "lr must be finite"),
@@ -171,3 +163,78 @@ def test_failed_add_param_group_leaves_optimizer_unchanged():
     assert len(opt.param_groups) == 1
     opt.add_param_group({"params": [torch.nn.Parameter(torch.ones(3))], "manifold": None})
     assert len(opt.param_groups) == 2
+
+
+# ----------------------------------------------------------------------------- the metric
+def test_gradient_is_the_riemannian_gradient_of_the_metric(dtype, scaled_sphere):
+    """With the metric c<u, v> the Riemannian gradient is P_x g / c, not P_x g."""
+    x = torch.nn.Parameter(torch.tensor([1.0, 0.0, 0.0], dtype=dtype))
+    opt = RiemannianSGD([x], lr=0.3, manifold=scaled_sphere)
+    x.grad = torch.tensor([5.0, -2.0, 0.0], dtype=dtype)  # P_x g = (0, -2, 0), / c = (0, -0.5, 0)
+    opt.step()
+    expected = torch.tensor([math.cos(0.15), math.sin(0.15), 0.0], dtype=dtype)
+    torch.testing.assert_close(x.detach(), expected, atol=tol(dtype, 1e-7, 1e-15), rtol=0)
+
+
+def test_flat_space_with_a_weighted_metric(dtype, weighted_euclidean):
+    """R^3 with the metric diag(d): the step is -lr D^{-1} g."""
+    x0 = torch.tensor([0.5, -1.0, 2.0], dtype=dtype)
+    g = torch.tensor([1.0, 2.0, -3.0], dtype=dtype)
+    x = torch.nn.Parameter(x0.clone())
+    opt = RiemannianSGD([x], lr=0.1, manifold=weighted_euclidean)
+    x.grad = g.clone()
+    opt.step()
+    d = torch.tensor(weighted_euclidean.d, dtype=dtype)
+    torch.testing.assert_close(x.detach(), x0 - 0.1 * g / d, atol=tol(dtype, 1e-7, 1e-15), rtol=0)
+
+
+# ----------------------------------------------------------------------------- weight decay
+@pytest.mark.parametrize("manifold", [manifres.Sphere(2), manifres.SpecialOrthogonal(3)], ids=["S2", "SO3"])
+def test_weight_decay_on_a_curved_manifold_needs_a_reference_point(manifold):
+    """lambda x is normal to S^n and SO(n): without decay_to it would silently do nothing."""
+    p = torch.nn.Parameter(manifold.random(2))
+    with pytest.raises(ParameterError, match="weight_decay=100 would do nothing.*decay_to"):
+        RiemannianSGD([p], lr=0.1, weight_decay=100, manifold=manifold)
+    group = {"params": [p], "manifold": manifold, "weight_decay": 0.0}
+    opt = RiemannianSGD([group], lr=0.1, weight_decay=1.0)
+    assert opt.param_groups[0]["weight_decay"] == 0.0
+
+
+def test_weight_decay_pulls_along_the_geodesic_toward_decay_to(dtype, scaled_sphere):
+    """Zero loss: xi = egrad2rgrad(lambda (x - r)) = -lambda P_x r / c, one exact step, then convergence."""
+    r = torch.tensor([0.0, 1.0, 0.0], dtype=dtype)
+    x = torch.nn.Parameter(torch.tensor([1.0, 0.0, 0.0], dtype=dtype))
+    opt = RiemannianSGD([x], lr=0.2, weight_decay=2.0, manifold=scaled_sphere, decay_to=r)
+    x.grad = torch.zeros(3, dtype=dtype)
+    opt.step()
+    angle = 0.2 * 2.0 / scaled_sphere.c
+    expected = torch.tensor([math.cos(angle), math.sin(angle), 0.0], dtype=dtype)
+    torch.testing.assert_close(x.detach(), expected, atol=tol(dtype, 1e-7, 1e-15), rtol=0)
+    dists = []
+    for _ in range(400):
+        opt.step()
+        dists.append(float(manifres.Sphere(2).dist(x.detach(), r)))
+    assert all(b <= a for a, b in zip(dists, dists[1:], strict=False)) and dists[-1] < tol(dtype, 1e-5, 1e-12)
+
+
+def test_weight_decay_toward_a_point_in_flat_space(dtype):
+    x0 = torch.tensor([[1.0, 2.0], [3.0, -1.0]], dtype=dtype)
+    r = torch.tensor([0.5, 0.5], dtype=dtype)  # broadcast over the two points
+    for manifold in (None, manifres.Euclidean(2)):
+        x = torch.nn.Parameter(x0.clone())
+        opt = RiemannianSGD([x], lr=0.1, weight_decay=0.5, manifold=manifold, decay_to=r)
+        x.grad = torch.ones(2, 2, dtype=dtype)
+        opt.step()
+        expected = x0 - 0.1 * (1.0 + 0.5 * (x0 - r))
+        torch.testing.assert_close(x.detach(), expected, atol=tol(dtype, 1e-7, 1e-15), rtol=0)
+
+
+def test_bad_decay_to_raises_named_errors():
+    S = manifres.Sphere(2)
+    x = torch.nn.Parameter(torch.tensor([[1.0, 0.0, 0.0]] * 2))
+    with pytest.raises(ManifoldError, match="decay_to.*not on the manifold"):
+        RiemannianSGD([x], lr=0.1, weight_decay=1.0, manifold=S, decay_to=torch.ones(3))
+    with pytest.raises(ParameterError, match=r"decay_to of shape \(4, 3\) does not broadcast"):
+        RiemannianSGD([x], lr=0.1, weight_decay=1.0, manifold=S, decay_to=S.random(4))
+    with pytest.raises(TypeError, match="decay_to must be a tensor"):
+        RiemannianSGD([x], lr=0.1, weight_decay=1.0, manifold=S, decay_to=[0.0, 1.0, 0.0])

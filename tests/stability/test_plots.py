@@ -5,8 +5,10 @@ from manifres.stability import (
     compare_plain_residual,
     depth_profile,
     diffusion_stability,
+    gain_margin,
     jacobian_spectrum,
     lyapunov_exponents,
+    patch_interaction,
     plots,
     scale_sweep,
     weyl_band,
@@ -39,13 +41,32 @@ def test_every_plot_returns_a_figure(tmp_path):
         "diffusion": plots.plot_diffusion(
             diffusion_stability(named_graph("path", 5).edge_index, 1.5, None, steps=3)
         ),
+        "gain": plots.plot_gain_margin(
+            gain_margin(
+                torch.diag(torch.tensor([1.5, 0.2], dtype=dt)),
+                torch.ones(2, dtype=dt),
+                torch.ones(2, dtype=dt),
+            )
+        ),
+        "patches": plots.plot_patch_interaction(patch_interaction([torch.sin, torch.tanh], x)),
     }
-    counts = {"spectrum": 2, "weyl": 1, "depth": 5, "scale": 3, "pvr": 1, "diffusion": 3}
+    counts = {
+        "spectrum": 2,
+        "weyl": 1,
+        "depth": 5,
+        "scale": 3,
+        "pvr": 1,
+        "diffusion": 3,
+        "gain": 3,
+        "patches": 1,
+    }
     for name, fig in figs.items():
         assert isinstance(fig, Figure)
         assert len(fig.axes) == counts[name], name  # depth: 4 panels + a twin axis
     # tests/test_cli.py renders the five study figures to PNG; render the spectrum here
     _png(figs["spectrum"], tmp_path, "spectrum")
+    _png(figs["gain"], tmp_path, "gain")
+    _png(figs["patches"], tmp_path, "patches")
 
 
 def test_weyl_plot_marks_violations(tmp_path):
