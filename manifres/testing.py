@@ -337,6 +337,11 @@ _OUT = {"dist": "scalar", "inner": "scalar", "norm": "scalar", "tangent_basis": 
 _ULPS = {"value": 256.0, "batch": 256.0}
 
 
+def _expand(M: Manifold, t: Tensor) -> Tensor:
+    """Append ``M.ndim`` singleton axes to a batch-shaped tensor."""
+    return t.reshape(t.shape + (1,) * M.ndim)
+
+
 def _eps(dtype: torch.dtype) -> float:
     return torch.finfo(dtype).eps
 
@@ -400,7 +405,7 @@ class _Ctx:
     def on_manifold(self, what: str, x: Tensor) -> None:
         ok = self.M.is_point(x)
         if not bool(ok.all()):
-            worst = float(self.M._point_residual(x).max())
+            worst = float(self.M._point_residual(x).max())  # the contract's residual, for the message
             raise self.fail(
                 f"{what}: {int((~ok).sum())} of {ok.numel()} points are off the manifold "
                 f"(worst {self.M._residual_name} = {worst:.3e}, atol {self.M.atol(x.dtype):.1e})"
@@ -424,12 +429,12 @@ class _Ctx:
 
     def unit_tangent(self, x: Tensor) -> Tensor:
         v = self.M.random_tangent(x, generator=self.gen)
-        return v / self.M._expand(self.M.norm(x, v))
+        return v / _expand(self.M, self.M.norm(x, v))
 
     def radii(self, x: Tensor, lo: float, hi: float) -> Tensor:
         batch = x.shape[: x.dim() - self.M.ndim]
         r = lo + (hi - lo) * torch.rand(batch, dtype=x.dtype, generator=self.gen)
-        return self.M._expand(r)
+        return _expand(self.M, r)
 
     def pair(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """A second point ``y = exp(x, v)`` at distance in [0.05, 1] radius, and that ``v``."""
@@ -441,7 +446,7 @@ class _Ctx:
                 if not bool(bad.any()):
                     break
                 v2 = self.radii(x, 0.05 * self.radius, self.radius) * self.unit_tangent(x)
-                v = torch.where(self.M._expand(bad), v2, v)
+                v = torch.where(_expand(self.M, bad), v2, v)
                 y = self.M.exp(x, v)
         return y, v
 
@@ -750,7 +755,7 @@ def assert_tangent_basis(c: _Ctx) -> None:
     c.close("<b_i, b_j>_x = delta_ij", gram, torch.eye(k, dtype=dtype).expand_as(gram))
     v = c.unit_tangent(x) * 2.0
     coef = M.inner(xe, cols, v.unsqueeze(2))  # (2, 3, k)
-    rebuilt = (M._expand(coef) * cols).sum(2)
+    rebuilt = (_expand(M, coef) * cols).sum(2)
     c.close("v = sum_i <v, b_i> b_i (the basis spans T_x M)", rebuilt, v)
 
 
