@@ -55,8 +55,10 @@ if os.environ.get("MANIFRES_DOCS_INTERSPHINX") == "1":
 
 templates_path = ["_templates"]
 # sg_execution_times: sphinx-gallery's timing page, whose table loads scripts from CDNs.
+# _generated: tables that pages include (benchmarks/accuracy_atlas.py writes them), not pages.
 exclude_patterns = [
     "_build",
+    "_generated",
     "generated/backreferences/*",
     "sg_execution_times.rst",
     "**/sg_execution_times.rst",

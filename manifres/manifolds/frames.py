@@ -72,7 +72,7 @@ class Frame:
         b = self.x.shape[0]
         eye = torch.eye(self.k, dtype=self.x.dtype, device=self.x.device)
         cols = torch.vmap(self.apply, in_dims=1, out_dims=1)(eye.expand(b, self.k, self.k))
-        return cols.reshape(b, self.k, -1).transpose(1, 2)
+        return cols.reshape(b, self.k, math.prod(self.point_shape)).transpose(1, 2)
 
 
 class IdentityFrame(Frame):
@@ -167,4 +167,4 @@ class TransportedFrame(Frame):
         b, k, ps = self.x.shape[0], self.k, self.point_shape
         cols = self.base.matrix().transpose(1, 2).reshape((b, k) + ps)
         moved = self.manifold.transport(self.base.x.unsqueeze(1), self.x.unsqueeze(1), cols)
-        return moved.reshape(b, k, -1).transpose(1, 2)
+        return moved.reshape(b, k, math.prod(ps)).transpose(1, 2)

@@ -134,3 +134,17 @@ def test_deprecated_stability_tangent_basis_warns_and_agrees():
     with pytest.warns(DeprecationWarning, match="tangent_basis"):
         b = manifres.stability.tangent_basis(manifres.Sphere(2), x)
     torch.testing.assert_close(b, manifres.Sphere(2).tangent_basis(x))
+
+
+@pytest.mark.parametrize(
+    "manifold", [manifres.Sphere(2), manifres.SpecialOrthogonal(2), manifres.SpecialOrthogonal(4),
+                 manifres.Euclidean(3)], ids=repr
+)
+def test_tangent_basis_of_an_empty_batch(manifold):
+    """(0, *point_shape) gives (0, D, dim) (the dense matrix of a frame used reshape(b, k, -1))."""
+    x = torch.zeros((0,) + tuple(manifold.point_shape), dtype=torch.float64)
+    d = 1
+    for s in manifold.point_shape:
+        d *= s
+    assert manifold.tangent_basis(x).shape == (0, d, manifold.dim)
+    assert ProjectionFrame(manifold, x).matrix().shape == (0, d, manifold.dim)
