@@ -297,7 +297,7 @@ def add_study_command(subparsers: Any) -> None:
     """Register ``manifres study <name>``, one subcommand per study of
     :data:`manifres.experiments.STUDIES`, on ``subparsers``."""
     from ..experiments.studies import STUDIES
-    from ..stability.graphs import GRAPH_NAMES
+    from ..graph.datasets import GRAPH_NAMES
 
     study = subparsers.add_parser(
         "study",

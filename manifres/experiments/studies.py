@@ -49,10 +49,10 @@ import torch
 
 from .._validation import SUPPORTED_DTYPES, check_choice, check_int, check_real
 from ..errors import DeviceError, ParameterError, UnknownChoiceError
+from ..graph.datasets import GRAPH_NAMES, named_graph, read_edge_list
 from ..stability._models import make_layers, plain_stack, residual_stack
 from ..stability.depth import depth_profile, lyapunov_exponents
 from ..stability.diffusion import diffusion_stability
-from ..stability.graphs import GRAPH_NAMES, named_graph, read_edge_list
 from ..stability.jacobian import DENSE_LIMIT
 from ..stability.results import to_plain
 from ..stability.sweep import compare_plain_residual, scale_sweep
@@ -385,8 +385,8 @@ def diffusion_study(
     Parameters
     ----------
     graph : str
-        One of :data:`~manifres.stability.graphs.GRAPH_NAMES` (with ``nodes``) or the path of
-        an edge-list file (see :func:`~manifres.stability.graphs.read_edge_list`).
+        One of :data:`~manifres.graph.datasets.GRAPH_NAMES` (with ``nodes``) or the path of
+        an edge-list file (see :func:`~manifres.graph.datasets.read_edge_list`).
     nodes : int
         Node count of a named graph (``grid``: a :math:`k \times k` grid,
         :math:`k = \lfloor\sqrt{\text{nodes}}\rfloor`).

@@ -18,32 +18,74 @@ from __future__ import annotations
 
 import operator
 import warnings
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 from torch import Tensor
 
+from .._validation import SUPPORTED_DTYPES
 from ..errors import DeviceError, DTypeError, GraphError, ShapeError
-from ._pyg import Data
+from ._pyg import is_data
+
+if TYPE_CHECKING:  # annotations only (torch-geometric loads in graph.diffusion alone)
+    from torch_geometric.data import Data
 
 __all__ = ["Graph", "resolve_graph", "check_features"]
 
-_FLOATS = (torch.float32, torch.float64)
-
 
 class Graph(NamedTuple):
-    """A resolved graph: ``edge_index`` (2, E) int64, ``edge_weight`` (E,), ``num_nodes``."""
+    """A graph: ``edge_index`` (2, E), ``edge_weight`` (E,) or ``None`` (ones), ``num_nodes``.
+
+    Returned by :func:`resolve_graph` (``edge_index`` int64 and checked, ``edge_weight`` always
+    a tensor) and by the named graphs of :mod:`manifres.graph.datasets` (both directions of
+    every undirected edge, and a ``name``).
+    """
 
     edge_index: Tensor
-    edge_weight: Tensor
+    edge_weight: Tensor | None
     num_nodes: int
+    name: str | None = None
+
+
+def _data_weight(graph: Data) -> Tensor | None:
+    """``edge_weight``, else a 1-D or ``(E, 1)`` ``edge_attr``, of a ``Data`` object."""
+    w = graph.get("edge_weight", None)
+    if w is not None:
+        return w
+    attr = graph.get("edge_attr", None)
+    if not isinstance(attr, Tensor):
+        return None
+    if attr.dim() == 2 and attr.shape[1] == 1:
+        return attr[:, 0]
+    if attr.dim() != 1:
+        raise GraphError(
+            f"the Data object's edge_attr has shape {tuple(attr.shape)}: a weight is read from "
+            "edge_weight, or from a 1-D or (E, 1) edge_attr. Pass edge_weight= explicitly (for "
+            "instance one column of edge_attr)"
+        )
+    return attr
+
+
+def _data_num_nodes(graph: Data) -> int | None:
+    """The node count a ``Data`` object declares (``num_nodes``, or the rows of ``x`` and the
+    like), or ``None`` when torch-geometric would only infer ``max(edge_index) + 1``."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        n = graph.num_nodes
+    return None if caught else n
 
 
 def _unpack(graph: Tensor | Data, edge_weight: Tensor | None, num_nodes: int | None):
-    """Take ``edge_index``, a 1-D ``edge_weight``/``edge_attr`` and ``num_nodes`` from ``Data``."""
+    """``(edge_index, edge_weight, num_nodes, declared)`` from a tensor or a ``Data`` object.
+
+    From ``Data``: its ``edge_index``, its weight (:func:`_data_weight`, unless ``edge_weight``
+    is given) and its node count (unless ``num_nodes`` is given); ``declared`` is the node
+    count the ``Data`` object itself declares (``None`` for a tensor, or when it declares
+    none).
+    """
     if isinstance(graph, Tensor):
-        return graph, edge_weight, num_nodes
-    if not isinstance(graph, Data):
+        return graph, edge_weight, num_nodes, None
+    if not is_data(graph):
         raise GraphError(
             "expected an edge_index tensor of shape (2, E) or a torch_geometric.data.Data, got "
             f"{type(graph).__name__}"
@@ -51,24 +93,19 @@ def _unpack(graph: Tensor | Data, edge_weight: Tensor | None, num_nodes: int | N
     if graph.edge_index is None:
         raise GraphError("the Data object has no edge_index")
     if edge_weight is None:
-        w = graph.get("edge_weight", None)
-        if w is None:
-            attr = graph.get("edge_attr", None)
-            w = attr if isinstance(attr, Tensor) and attr.dim() == 1 else None
-        edge_weight = w
+        edge_weight = _data_weight(graph)
+    declared = _data_num_nodes(graph)
     if num_nodes is None:
-        with warnings.catch_warnings():
-            # Data infers max(edge_index) + 1 (with a warning) when nothing else tells it
-            warnings.simplefilter("ignore")
-            num_nodes = graph.num_nodes
-    return graph.edge_index, edge_weight, num_nodes
+        # without a declared count, max(edge_index) + 1 (the documented inference)
+        num_nodes = declared
+    return graph.edge_index, edge_weight, num_nodes, declared
 
 
 def check_features(x: Tensor, name: str = "x") -> None:
     """Raise unless ``x`` is a float32/float64 tensor with a node axis first."""
     if not isinstance(x, Tensor):
         raise DTypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if x.dtype not in _FLOATS:
+    if x.dtype not in SUPPORTED_DTYPES:
         raise DTypeError(
             f"{name} has dtype {x.dtype}; manifres.graph supports torch.float32 and torch.float64"
         )
@@ -101,7 +138,7 @@ def _weight_dtype(
             raise DTypeError(f"dtype={dtype} differs from the features' dtype {x.dtype}")
         return x.dtype
     if dtype is not None:
-        if dtype not in _FLOATS:
+        if dtype not in SUPPORTED_DTYPES:
             raise DTypeError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
         return dtype
     if edge_weight is not None and edge_weight.is_floating_point():
@@ -121,7 +158,7 @@ def _check_weight(edge_weight: Tensor | None, num_edges: int, target: torch.dtyp
     if edge_weight.is_complex():
         raise DTypeError(f"edge_weight has complex dtype {edge_weight.dtype}")
     if edge_weight.is_floating_point():
-        if edge_weight.dtype not in _FLOATS:
+        if edge_weight.dtype not in SUPPORTED_DTYPES:
             raise DTypeError(
                 f"edge_weight has dtype {edge_weight.dtype}; use torch.float32 or torch.float64"
             )
@@ -222,21 +259,26 @@ def _check_symmetric(edge_index: Tensor, edge_weight: Tensor, num_nodes: int) ->
     (``eps`` of the weights' dtype): two gather-scatter passes over the edges instead of a
     sort. Only when the screen fails are the edges sorted, to confirm the asymmetry with the
     exact entry-wise test (:func:`_raise_asymmetric_edge`) and name an edge. An asymmetry that
-    the screen misses needs an exact cancellation against ``v``.
+    the screen misses needs an exact cancellation against ``v``. Weights are scaled by their
+    largest magnitude first, so that no sum overflows (in float64, weights more than
+    :math:`10^{300}` apart can flush the smallest to zero, and an asymmetry among them is then
+    missed).
     """
     if edge_index.shape[1] == 0:
         return
     row, col = edge_index
     w = edge_weight.detach().to(torch.float64)
+    top = w.abs().max()
+    w = w / torch.where(top > 0, top, torch.ones_like(top))
     n = num_nodes
     gen = torch.Generator().manual_seed(12345)
     v = (1.0 + torch.rand(n, generator=gen, dtype=torch.float64)).to(w.device)
-    pair = torch.stack([w, w.abs()], dim=1)  # (E, 2): signed and absolute weights
-    out = torch.zeros(n, 2, dtype=torch.float64, device=w.device)
-    out.index_add_(0, row, pair * v[col].unsqueeze(-1))
-    back = torch.zeros_like(out).index_add_(0, col, pair * v[row].unsqueeze(-1))
+    out = torch.zeros(n, dtype=torch.float64, device=w.device).index_add_(0, row, w * v.index_select(0, col))
+    back = torch.zeros_like(out).index_add_(0, col, w * v.index_select(0, row))
     tol = 16.0 * torch.finfo(edge_weight.dtype).eps + 64.0 * torch.finfo(torch.float64).eps
-    if bool(((out[:, 0] - back[:, 0]).abs() > tol * (out[:, 1] + back[:, 1])).any()):
+    # weights are non-negative here (checked before), so |A| v + |A|^T v = out + back; a
+    # negative weight can only make the screen fail, and the exact test then decides
+    if bool(((out - back).abs() > tol * (out + back)).any()):
         _raise_asymmetric_edge(edge_index, edge_weight, n)
 
 
@@ -304,7 +346,7 @@ def resolve_graph(
     ------
     GraphError, DTypeError, DeviceError, ShapeError
     """
-    edge_index, edge_weight, num_nodes = _unpack(edge_index, edge_weight, num_nodes)
+    edge_index, edge_weight, num_nodes, _ = _unpack(edge_index, edge_weight, num_nodes)
     if x is not None:
         check_features(x)
     edge_index = _check_edge_index(edge_index)

@@ -22,7 +22,7 @@ Conventions (the same in every function of :mod:`manifres.graph`)
   with the double-where rule, so gradients with respect to zero weights are finite (zero).
 * **Self-loops** are removed (their weight is masked to 0, with a zero gradient): a self-loop
   cancels in :math:`D - A` anyway, and removing it keeps the normalised Laplacians' diagonal
-  at exactly 1. Self-trust belongs in the step size (``x - alpha L x``), not in ``A``.
+  at exactly 1. Self-trust belongs in the step size (``x - h L x``), not in ``A``.
 * **Duplicate edges** are summed.
 * **Directed graphs**: ``"sym"`` and the spectral tools need a symmetric ``A``; with validation
   on, a directed graph raises :class:`~manifres.errors.GraphError` naming an unmatched edge.
@@ -46,15 +46,17 @@ Conventions (the same in every function of :mod:`manifres.graph`)
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 from torch import Tensor
 
 from ..errors import UnknownChoiceError
-from ._pyg import Data, scatter
 from ._sparse import sparse_coo, sparse_csr
 from ._validate import resolve_graph
+
+if TYPE_CHECKING:  # annotations only (torch-geometric loads in graph.diffusion alone)
+    from torch_geometric.data import Data
 
 __all__ = ["NORMALIZATIONS", "LaplacianParts", "laplacian_parts", "laplacian"]
 
@@ -113,26 +115,66 @@ def _indicator(deg: Tensor, isolated: Tensor) -> Tensor:
     return torch.where((deg > 0) | isolated, one, torch.full_like(deg, math.nan))
 
 
+def _degree(w: Tensor, row: Tensor, n: int) -> Tensor:
+    """Row sums of ``w``, accumulated in float64 (correctly rounded for float32 weights; a
+    degree above the dtype's largest value is ``inf``, its true rounding)."""
+    acc = torch.zeros(n, dtype=torch.float64, device=w.device)
+    return acc.index_add_(0, row, w.to(torch.float64)).to(w.dtype)
+
+
+class _RootDegree(NamedTuple):
+    r"""``root`` = :math:`\sqrt{d}` where ``d > 0``, 1 at isolated nodes, NaN elsewhere (a
+    negative or NaN degree); ``degree`` = :math:`d`; ``isolated``: every edge weighs 0."""
+
+    root: Tensor
+    degree: Tensor
+    isolated: Tensor
+
+
+def _root_degree(w: Tensor, row: Tensor, n: int) -> _RootDegree:
+    r"""Square roots of the degrees that neither overflow nor underflow, for any finite weights.
+
+    Each row is scaled by its largest :math:`|w|`, :math:`m_i`: the scaled degree
+    :math:`	ilde d_i = \sum_j w_{ij}/m_i` lies in :math:`[1, \deg_i]` (no overflow, and terms
+    below :math:`m_i` times the smallest normal number are negligible), accumulated in float64;
+    then :math:`\sqrt{d_i} = \sqrt{m_i}\sqrt{	ilde d_i}`, which lies between the square roots
+    of the dtype's smallest and largest values times :math:`\sqrt{\deg_i}`: representable. The
+    scale is a constant factor of the exact formulas, so gradients are exact.
+    """
+    top = torch.zeros(n, dtype=w.dtype, device=w.device)
+    top = top.scatter_reduce_(0, row, w.detach().abs(), "amax")
+    iso = top == 0
+    m = torch.where(top > 0, top, torch.ones_like(top)).to(torch.float64)
+    scaled = torch.zeros(n, dtype=torch.float64, device=w.device)
+    scaled = scaled.index_add_(0, row, w.to(torch.float64) / m.index_select(0, row))
+    pos = scaled > 0
+    safe = torch.where(pos, scaled, torch.ones_like(scaled))
+    root = torch.where(pos | iso, (m.sqrt() * safe.sqrt()), torch.full_like(safe, math.nan))
+    return _RootDegree(root.to(w.dtype), (m * scaled).to(w.dtype), iso)
+
+
 def _normalize(
     edge_index: Tensor, edge_weight: Tensor, num_nodes: int, normalization: str | None
 ) -> LaplacianParts:
-    """Split the Laplacian of an already resolved graph into :class:`LaplacianParts`."""
+    """Split the Laplacian of an already resolved graph into :class:`LaplacianParts`.
+
+    Normalised weights are computed as ``(w / sqrt(d_i)) / sqrt(d_j)`` (``"sym"``) and
+    ``(w / sqrt(d_i)) / sqrt(d_i)`` (``"rw"``) from :func:`_root_degree`: each quotient is at
+    most ``sqrt(w)`` (as ``d_i >= w``), so nothing overflows, and a quotient that underflows is
+    below ``sqrt(tiny)`` times the other factor: the result is correct to rounding for every
+    finite weight (subnormal, huge, or a mixture of both).
+    """
     row, col = edge_index
     w = torch.where(row != col, edge_weight, torch.zeros_like(edge_weight))
-    deg = scatter(w, row, dim=0, dim_size=num_nodes, reduce="sum")
     if normalization is None:
+        deg = _degree(w, row, num_nodes)
         return LaplacianParts(edge_index, w, deg, deg, num_nodes)
     # isolated: every edge weighs exactly 0 (a degree that cancels to 0 through negative
     # weights is not isolated: it gets NaN)
-    iso = scatter(w.detach().abs(), row, dim=0, dim_size=num_nodes, reduce="sum") == 0
-    if normalization == "sym":
-        s = _masked_power(deg, -0.5, iso)
-        a = s[row] * w * s[col]
-    else:
-        # w / deg rather than w * deg**-1: a subnormal degree would overflow its reciprocal
-        safe = torch.where(deg > 0, deg, torch.ones_like(deg))
-        a = w / safe[row] * _indicator(deg, iso)[row]
-    return LaplacianParts(edge_index, a, _indicator(deg, iso), deg, num_nodes)
+    rd = _root_degree(w, row, num_nodes)
+    r = rd.root
+    a = w / r.index_select(0, row) / r.index_select(0, col if normalization == "sym" else row)
+    return LaplacianParts(edge_index, a, _indicator(rd.degree, rd.isolated), rd.degree, num_nodes)
 
 
 def laplacian_parts(

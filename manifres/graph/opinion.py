@@ -1,4 +1,4 @@
-r"""Opinion dynamics on graphs: DeGroot, Friedkin-Johnsen, Hegselmann-Krause, manifold-valued.
+r"""Opinion dynamics on graphs: DeGroot, Friedkin-Johnsen, Hegselmann-Krause.
 
 Every model is a ``torch.nn.Module`` that holds its graph and has the same interface:
 
@@ -6,53 +6,75 @@ Every model is a ``torch.nn.Module`` that holds its graph and has the same inter
   initial opinions, used by models with an anchor such as Friedkin-Johnsen);
 * ``model.simulate(x0, steps, every=1, progress=False)``: the trajectory, a tensor of shape
   ``(steps // every + 1, N, *F)`` that starts with ``x0`` (differentiable in ``x0`` and in
-  the model's tensors), with an optional tqdm progress bar.
+  the model's parameters), with an optional tqdm progress bar.
 
 The graph follows the conventions of :func:`manifres.graph.laplacian` (edge ``(i, j)``: node
 ``i`` listens to node ``j``; self-loops removed; duplicates summed; isolated nodes keep their
-opinion). It is validated once, at construction, and its normalised weights are stored in
-float64 buffers and cast to the opinions' dtype when used, so float64 simulations are exact to
-float64 rounding.
+opinion). It is data: ``edge_index`` (int64) and ``edge_weight`` (float64, a copy) are buffers,
+so they move with ``.to()``, appear in ``state_dict()`` and load with ``load_state_dict``. The
+normalised weights and the sparse operator are derived from them on first use and cached per
+dtype and device (:mod:`manifres.graph._cache`): the same graph is never normalised twice, and a
+changed graph (an in-place edit of a buffer, a loaded state dict, ``.to()``) is never served
+from a stale operator; it is validated again (``validate=True``) when the operator is rebuilt.
+``ManifoldDiffusion`` (in :mod:`manifres.graph.diffusion`) shares this base.
 """
 
 from __future__ import annotations
 
-import math
-import warnings
+import numbers
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
-from torch import Tensor
-from tqdm.auto import tqdm
+from torch import Tensor, nn
 
+from .._deprecation import UNSET, deprecated_alias, renamed_kwargs
+from .._linalg import pcg
 from .._numerics import safe_sqrt
-from ..errors import DeviceError, GraphError, ShapeError, UnknownChoiceError
-from ..manifolds.base import Manifold
-from ._pyg import Data
-from ._sparse import sparse_csr, spmm
+from .._validation import check_int, check_real
+from ..errors import DeviceError, GraphError, ParameterError, ShapeError
+from ._cache import OperatorCache
+from ._sparse import diffusion_operator, sparse_operator, spmm
 from ._validate import _check_symmetric, check_features, resolve_graph
-from .laplacian import _normalize
+from .laplacian import LaplacianParts, _check_normalization, _normalize
+
+if TYPE_CHECKING:  # annotations only (torch-geometric loads in graph.diffusion alone)
+    from torch_geometric.data import Data
 
 __all__ = [
     "OpinionDynamics",
     "DeGroot",
     "FriedkinJohnsen",
     "HegselmannKrause",
-    "ManifoldDiffusion",
 ]
 
 
-class OpinionDynamics(torch.nn.Module):
-    """Base class: a graph held in float64 buffers, one-step ``forward`` and ``simulate``.
+def _flat(x: Tensor) -> Tensor:
+    return x.flatten(1) if x.dim() > 1 else x.unsqueeze(-1)
+
+
+def _step_kwargs(owner: str, step: Any, deprecated: dict, default: float) -> Any:
+    """``step``, or its deprecated spelling ``alpha``; ``default`` when neither is given."""
+    new = renamed_kwargs(owner, deprecated, {"alpha": ("step", step)})
+    step = new.get("step", step)
+    return default if step is UNSET else step
+
+
+class OpinionDynamics(nn.Module):
+    """Base class: a graph held in buffers, cached operators, one-step ``forward`` and
+    ``simulate``.
 
     Parameters
     ----------
     edge_index : Tensor, shape (2, E), integer; or torch_geometric.data.Data
     edge_weight : Tensor, shape (E,), optional
+        Non-negative weights (a copy is stored in float64). Gradients do not flow to the
+        graph: a weight that requires a gradient is refused.
     num_nodes : int, optional
     normalization : {None, "sym", "rw"}
-        Normalisation of the stored adjacency weights.
+        Normalisation of the operator's weights.
     validate : bool
-        Value checks of the graph at construction.
+        Value checks of the graph at construction and whenever its operator is rebuilt.
 
     Notes
     -----
@@ -61,7 +83,7 @@ class OpinionDynamics(torch.nn.Module):
     Examples
     --------
     >>> import torch
-    >>> model = DeGroot(torch.tensor([[0, 1], [1, 0]]), alpha=0.5)
+    >>> model = DeGroot(torch.tensor([[0, 1], [1, 0]]), step=0.5)
     >>> model.simulate(torch.tensor([[0.0], [4.0]]), 2).squeeze(-1)
     tensor([[0., 4.],
             [2., 2.],
@@ -77,6 +99,14 @@ class OpinionDynamics(torch.nn.Module):
         validate: bool = True,
     ) -> None:
         super().__init__()
+        _check_normalization(normalization)
+        owner = type(self).__name__
+        if isinstance(edge_weight, Tensor) and edge_weight.requires_grad:
+            raise ParameterError(
+                f"{owner}: edge_weight requires a gradient, but an opinion model holds its graph "
+                "as data (buffers) and no gradient flows to it; pass edge_weight.detach() (or "
+                "use LaplacianResidual, which is differentiable in the weights)"
+            )
         g = resolve_graph(
             edge_index,
             edge_weight,
@@ -84,18 +114,60 @@ class OpinionDynamics(torch.nn.Module):
             validate=validate,
             symmetric=normalization == "sym",
         )
-        w = g.edge_weight.detach().to(torch.float64)
-        parts = _normalize(g.edge_index, w, g.num_nodes, normalization)
-        raw = torch.where(g.edge_index[0] != g.edge_index[1], w, torch.zeros_like(w))
         self.num_nodes = g.num_nodes
         self.normalization = normalization
-        self._validate = validate
-        self.register_buffer("edge_index", g.edge_index)
-        self.register_buffer("weight", parts.weight)
-        self.register_buffer("raw_weight", raw)
-        self.register_buffer("diag", parts.diag)
-        self.register_buffer("degree", parts.degree)
-        self._csr_cache: dict = {}
+        self.validate = bool(validate)
+        self.register_buffer("edge_index", g.edge_index.clone())
+        self.register_buffer("edge_weight", g.edge_weight.detach().to(torch.float64).clone())
+        self._cache = OperatorCache()
+
+    # ------------------------------------------------------------------ cache
+    def _graph_tensors(self) -> tuple[Tensor, Tensor]:
+        return (self.edge_index, self.edge_weight)
+
+    def _apply(self, fn, recurse=True):
+        self._cache.clear()
+        return super()._apply(fn, recurse)
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        self._cache.clear()
+        super()._load_from_state_dict(*args, **kwargs)
+
+    def _parts(self) -> LaplacianParts:
+        """The normalised graph in float64 (cached; validated again on every rebuild)."""
+        key = self._graph_tensors()
+        parts = self._cache.get("parts", key, (self.num_nodes, self.normalization))
+        if parts is None:
+            g = resolve_graph(
+                self.edge_index,
+                self.edge_weight.to(torch.float64),
+                self.num_nodes,
+                validate=self.validate,
+                symmetric=self.normalization == "sym",
+            )
+            with torch.no_grad(), torch.inference_mode(False):
+                parts = _normalize(g.edge_index, g.edge_weight, g.num_nodes, self.normalization)
+            self._cache.put("parts", key, (self.num_nodes, self.normalization), parts)
+        return parts
+
+    @property
+    def degree(self) -> Tensor:
+        """Weighted degrees :math:`d_i` (self-loops excluded), float64, shape ``(N,)``."""
+        return self._parts().degree
+
+    def _operator(self, step: float, dtype: torch.dtype, device: torch.device) -> Tensor:
+        r"""CSR of :math:`I - hL` (:func:`~manifres.graph._sparse.diffusion_operator`, the
+        operator of ``LaplacianResidual``), built in float64 and cast; cached per step, dtype
+        and device."""
+        key = self._graph_tensors()
+        extra = (self.num_nodes, self.normalization, step, dtype, device)
+        M = self._cache.get("operator", key, extra)
+        if M is None:
+            p = self._parts()
+            with torch.no_grad(), torch.inference_mode(False):
+                M = diffusion_operator(p.edge_index, p.weight, p.diag, p.num_nodes, step=step).to(dtype)
+            self._cache.put("operator", key, extra, M)
+        return M
 
     # ------------------------------------------------------------------ helpers
     def _check_x(self, x: Tensor, name: str = "x") -> None:
@@ -111,22 +183,9 @@ class OpinionDynamics(torch.nn.Module):
                 f"{self.edge_index.device} (move the model with .to(device))"
             )
 
-    def _transition(self, dtype: torch.dtype, device: torch.device) -> Tensor:
-        r"""CSR of :math:`P = A_n + \operatorname{diag}(1 - \ell)` (rows of isolated nodes: I)."""
-        key = (dtype, device)
-        if key not in self._csr_cache:
-            n = self.num_nodes
-            dg = 1.0 - self.diag
-            keep = dg != 0
-            ar = torch.arange(n, device=device)[keep]
-            idx = torch.cat([self.edge_index, torch.stack([ar, ar])], dim=1)
-            val = torch.cat([self.weight, dg[keep]]).to(dtype)
-            self._csr_cache = {key: sparse_csr(idx, val, n)}
-        return self._csr_cache[key]
-
-    def _apply(self, fn, recurse=True):
-        self._csr_cache = {}
-        return super()._apply(fn, recurse)
+    def _mix(self, xf: Tensor, step: float) -> Tensor:
+        r""":math:`(I - hL) x` for flat ``x`` of shape ``(N, F)``: one sparse product."""
+        return spmm(self._operator(step, xf.dtype, xf.device), xf)
 
     # ------------------------------------------------------------------ interface
     def simulate(
@@ -147,11 +206,17 @@ class OpinionDynamics(torch.nn.Module):
         Returns
         -------
         Tensor, shape (steps // every + 1, N, *F)
+
+        Raises
+        ------
+        ParameterError
+            For a negative ``steps`` or an ``every`` below 1.
         """
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-            raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"every must be an integer >= 1, got {every!r}")
+        from tqdm.auto import tqdm
+
+        owner = f"{type(self).__name__}.simulate"
+        steps = check_int(steps, "steps", owner, minimum=0)
+        every = check_int(every, "every", owner, minimum=1)
         self._check_x(x0, "x0")
         states = [x0]
         x = x0
@@ -168,53 +233,72 @@ class OpinionDynamics(torch.nn.Module):
         return torch.stack(states)
 
 
-def _flat(x: Tensor) -> Tensor:
-    return x.flatten(1) if x.dim() > 1 else x.unsqueeze(-1)
-
-
-def _check_unit(value, n: int, name: str, like: Tensor) -> Tensor:
-    """A per-node coefficient in [0, 1], as a float64 tensor of shape (N,)."""
-    t = torch.as_tensor(value, dtype=torch.float64, device=like.device)
-    if t.dim() == 0:
+def _unit_interval(value: Any, n: int, name: str, owner: str, like: Tensor) -> Tensor:
+    """A per-node coefficient in [0, 1]: an ``nn.Parameter`` as given, else a float64 copy of
+    shape (N,)."""
+    if isinstance(value, Tensor) and value.requires_grad and not isinstance(value, nn.Parameter):
+        raise ParameterError(
+            f"{owner}: {name} is a tensor that requires a gradient but is not an nn.Parameter; "
+            f"pass nn.Parameter({name}) (the model then registers it) or {name}.detach()"
+        )
+    if isinstance(value, Tensor):
+        t = value
+    elif isinstance(value, numbers.Real) or np.ndim(value) == 0:
+        t = torch.as_tensor(check_real(value, name, owner), dtype=torch.float64)
+    else:  # a sequence or an array of per-node values
+        t = torch.as_tensor(np.asarray(value, dtype=np.float64))
+    t = t.to(like.device)
+    if t.dim() == 0 and not isinstance(t, nn.Parameter):
         t = t.expand(n)
     if tuple(t.shape) != (n,):
-        raise ShapeError(f"{name} must be a number or have shape (N,) = ({n},), got {tuple(t.shape)}")
-    bad = ~((t >= 0) & (t <= 1))
+        shape = tuple(t.shape)
+        raise ShapeError(f"{owner}: {name} must be a number or have shape (N,) = ({n},), got {shape}")
+    if not t.is_floating_point():
+        t = t.to(torch.float64)
+    bad = ~((t.detach() >= 0) & (t.detach() <= 1))
     if bool(bad.any()):
         k = int(bad.nonzero()[0])
-        raise GraphError(f"{name}[{k}] = {float(t[k])} is outside [0, 1]")
-    return t.clone()
+        raise ParameterError(f"{owner}: {name}[{k}] = {float(t[k])} is outside [0, 1]")
+    return t if isinstance(t, nn.Parameter) else t.detach().to(torch.float64).clone()
 
 
 class DeGroot(OpinionDynamics):
     r"""DeGroot averaging :math:`X \leftarrow W X` with
-    :math:`W = I - \alpha L_{\mathrm{rw}} = (1 - \alpha) I + \alpha D^{-1} A`.
+    :math:`W = I - h L_{\mathrm{rw}} = (1 - h) I + h D^{-1} A`.
 
-    .. math:: x_i \leftarrow (1 - \alpha)\, x_i + \alpha \sum_j \frac{w_{ij}}{d_i} x_j
+    .. math:: x_i \leftarrow (1 - h)\, x_i + h \sum_j \frac{w_{ij}}{d_i} x_j
 
-    :math:`W` is row-stochastic for :math:`0 \le \alpha \le 1`; isolated nodes have
+    This is :class:`~manifres.graph.LaplacianResidual` with ``normalization="rw"`` on a fixed
+    graph (both use the operator of :func:`manifres.graph._sparse.diffusion_operator`).
+    :math:`W` is row-stochastic for :math:`0 \le h \le 1`; isolated nodes have
     :math:`W_{ii} = 1` (they keep their opinion).
 
     Parameters
     ----------
     edge_index, edge_weight, num_nodes
         The graph (or a ``Data`` object); directed graphs are allowed.
-    alpha : float
-        Weight of the neighbours, in ``(0, 1]``; ``1 - alpha`` is every node's self-trust.
+    step : float
+        Weight :math:`h` of the neighbours, in ``(0, 1]``; ``1 - h`` is every node's
+        self-trust (deprecated alias: ``alpha``).
     validate : bool
-        Value checks of the graph at construction.
+        Value checks of the graph.
+
+    Raises
+    ------
+    ParameterError
+        For a step outside ``(0, 1]``.
 
     Notes
     -----
     On a connected undirected graph the opinions converge to the **degree-weighted** average
     :math:`\sum_i d_i x_i(0) / \sum_i d_i` (:meth:`consensus`), because :math:`d^T W = d^T`.
-    With ``alpha = 1`` a bipartite graph oscillates; any ``alpha < 1`` converges.
+    With ``step = 1`` a bipartite graph oscillates; any ``step < 1`` converges.
 
     Examples
     --------
     >>> import torch
     >>> star = torch.tensor([[0, 0, 1, 2], [1, 2, 0, 0]])
-    >>> model = DeGroot(star, alpha=0.5)
+    >>> model = DeGroot(star, step=0.5)
     >>> x0 = torch.tensor([[3.0], [0.0], [0.0]])
     >>> model.simulate(x0, 60)[-1].squeeze(-1)
     tensor([1.5000, 1.5000, 1.5000])
@@ -228,28 +312,23 @@ class DeGroot(OpinionDynamics):
         edge_weight: Tensor | None = None,
         num_nodes: int | None = None,
         *,
-        alpha: float = 1.0,
+        step: float = UNSET,
         validate: bool = True,
+        **deprecated: Any,
     ) -> None:
+        step = _step_kwargs("DeGroot", step, deprecated, 1.0)
         super().__init__(edge_index, edge_weight, num_nodes, "rw", validate)
-        alpha = float(alpha)
-        if not 0.0 < alpha <= 1.0:
-            raise ValueError(f"DeGroot needs 0 < alpha <= 1 (row-stochastic W), got {alpha}")
-        self.alpha = alpha
+        self.step = check_real(step, "step", "DeGroot", minimum=0.0, maximum=1.0, strict_min=True)
+
+    alpha = deprecated_alias("step", "alpha")
 
     def extra_repr(self) -> str:
-        return f"num_nodes={self.num_nodes}, alpha={self.alpha}"
-
-    def _mix(self, x: Tensor) -> Tensor:
-        """``W x`` for flat ``x`` of shape (N, F)."""
-        P = self._transition(x.dtype, x.device)
-        y = spmm(P, x)
-        return y if self.alpha == 1.0 else torch.lerp(x, y, self.alpha)
+        return f"num_nodes={self.num_nodes}, step={self.step}"
 
     def forward(self, x: Tensor, x0: Tensor | None = None) -> Tensor:
         """One step :math:`W x` (``x0`` is ignored)."""
         self._check_x(x)
-        return self._mix(_flat(x)).reshape(x.shape)
+        return self._mix(_flat(x), self.step).reshape(x.shape)
 
     def consensus(self, x0: Tensor) -> Tensor:
         r"""The degree-weighted average :math:`\sum_i d_i x_i / \sum_i d_i`, shape ``(*F)``."""
@@ -262,7 +341,7 @@ class FriedkinJohnsen(OpinionDynamics):
     r"""Friedkin-Johnsen dynamics with per-node susceptibility :math:`\Lambda`.
 
     .. math:: X \leftarrow \Lambda W X + (I - \Lambda) X_0, \qquad
-              W = I - \alpha L_{\mathrm{rw}}
+              W = I - h L_{\mathrm{rw}}
 
     :math:`\Lambda = \operatorname{diag}(\lambda_i)`, :math:`\lambda_i \in [0, 1]`, is the
     weight a node gives to its neighbours; :math:`1 - \lambda_i` is its **stubbornness**, the
@@ -273,25 +352,36 @@ class FriedkinJohnsen(OpinionDynamics):
     ----------
     edge_index, edge_weight, num_nodes
         The graph (or a ``Data`` object).
-    susceptibility : float or Tensor, shape (N,)
-        :math:`\lambda_i` (the diagonal of :math:`\Lambda`).
+    susceptibility : float, Tensor of shape (N,) or nn.Parameter
+        :math:`\lambda_i` (the diagonal of :math:`\Lambda`). An ``nn.Parameter`` is registered
+        as given (learnable; checked in ``[0, 1]`` at construction); other values are stored as
+        a float64 buffer.
     stubbornness : float or Tensor, shape (N,)
         :math:`1 - \lambda_i`.
-    alpha : float
-        Step of :math:`W` (as in :class:`DeGroot`), in ``(0, 1]``.
+    step : float
+        Step :math:`h` of :math:`W` (as in :class:`DeGroot`), in ``(0, 1]`` (deprecated
+        alias: ``alpha``).
     validate : bool
-        Value checks of the graph at construction.
+        Value checks of the graph.
+
+    Raises
+    ------
+    ParameterError
+        Neither or both of ``susceptibility`` and ``stubbornness``, a coefficient outside
+        ``[0, 1]``, a step outside ``(0, 1]``.
+    ShapeError
+        A coefficient tensor of the wrong shape.
 
     Notes
     -----
     The equilibrium :math:`X^* = (I - \Lambda W)^{-1}(I - \Lambda) X_0` (:meth:`equilibrium`)
     is computed without dense matrices: multiplying row ``i`` by
-    :math:`d_i / (\alpha\lambda_i)` turns :math:`I - \Lambda W` into the symmetric, diagonally
+    :math:`d_i / (h\lambda_i)` turns :math:`I - \Lambda W` into the symmetric, diagonally
     dominant :math:`\operatorname{diag}(c) - A`, :math:`c_i = d_i(1 - \lambda_i +
-    \alpha\lambda_i)/(\alpha\lambda_i)`, solved by Jacobi-preconditioned conjugate gradients in
+    h\lambda_i)/(h\lambda_i)`, solved by Jacobi-preconditioned conjugate gradients in
     float64 (nodes with :math:`\lambda_i = 0` and isolated nodes are fixed at their initial
     opinion). It needs an undirected graph. It is unique when every connected component has a
-    node with :math:`\lambda_i < 1`; a component without one converges (for ``alpha < 1``) to
+    node with :math:`\lambda_i < 1`; a component without one converges (for ``step < 1``) to
     its degree-weighted average, which is also what the preconditioned solver returns.
 
     Examples
@@ -312,37 +402,44 @@ class FriedkinJohnsen(OpinionDynamics):
         *,
         susceptibility: float | Tensor | None = None,
         stubbornness: float | Tensor | None = None,
-        alpha: float = 1.0,
+        step: float = UNSET,
         validate: bool = True,
+        **deprecated: Any,
     ) -> None:
+        owner = "FriedkinJohnsen"
+        step = _step_kwargs(owner, step, deprecated, 1.0)
         super().__init__(edge_index, edge_weight, num_nodes, "rw", validate)
         if (susceptibility is None) == (stubbornness is None):
-            raise ValueError("give exactly one of susceptibility and stubbornness")
+            raise ParameterError(f"{owner}: give exactly one of susceptibility and stubbornness")
+        n = self.num_nodes
         if susceptibility is not None:
-            lam = _check_unit(susceptibility, self.num_nodes, "susceptibility", self.edge_index)
+            lam = _unit_interval(susceptibility, n, "susceptibility", owner, self.edge_index)
+        elif isinstance(stubbornness, nn.Parameter):
+            raise ParameterError(
+                f"{owner}: a learnable coefficient is given as susceptibility=nn.Parameter(...) "
+                "(stubbornness is 1 - susceptibility)"
+            )
         else:
-            lam = 1.0 - _check_unit(stubbornness, self.num_nodes, "stubbornness", self.edge_index)
-        alpha = float(alpha)
-        if not 0.0 < alpha <= 1.0:
-            raise ValueError(f"FriedkinJohnsen needs 0 < alpha <= 1, got {alpha}")
-        self.alpha = alpha
-        self.register_buffer("susceptibility", lam)
+            lam = 1.0 - _unit_interval(stubbornness, n, "stubbornness", owner, self.edge_index)
+        self.step = check_real(step, "step", owner, minimum=0.0, maximum=1.0, strict_min=True)
+        if isinstance(lam, nn.Parameter):
+            self.susceptibility = lam
+        else:
+            self.register_buffer("susceptibility", lam.detach().clone())
+
+    alpha = deprecated_alias("step", "alpha")
 
     def extra_repr(self) -> str:
-        return f"num_nodes={self.num_nodes}, alpha={self.alpha}"
+        return f"num_nodes={self.num_nodes}, step={self.step}"
 
     def forward(self, x: Tensor, x0: Tensor | None = None) -> Tensor:
         """One step :math:`\\Lambda W x + (I - \\Lambda) x_0` (``x0 = x`` when omitted)."""
         self._check_x(x)
         x0 = x if x0 is None else x0
         self._check_x(x0, "x0")
-        xf, x0f = _flat(x), _flat(x0)
-        P = self._transition(x.dtype, x.device)
-        y = spmm(P, xf)
-        if self.alpha != 1.0:
-            y = torch.lerp(xf, y, self.alpha)
+        y = self._mix(_flat(x), self.step)
         lam = self.susceptibility.to(x.dtype).unsqueeze(-1)
-        return torch.lerp(x0f, y, lam).reshape(x.shape)
+        return torch.lerp(_flat(x0), y, lam).reshape(x.shape)
 
     def equilibrium(self, x0: Tensor, *, rtol: float = 1e-12, maxiter: int = 10_000) -> Tensor:
         r"""Fixed point :math:`X^* = (I - \Lambda W)^{-1}(I - \Lambda) X_0` (see Notes).
@@ -366,55 +463,31 @@ class FriedkinJohnsen(OpinionDynamics):
             With validation, if the graph is directed.
         """
         self._check_x(x0, "x0")
-        if self._validate:
-            _check_symmetric(self.edge_index, self.raw_weight, self.num_nodes)
-        b0 = _flat(x0).to(torch.float64)
+        owner = "FriedkinJohnsen.equilibrium"
+        rtol = check_real(rtol, "rtol", owner, minimum=0.0, strict_min=True)
+        maxiter = check_int(maxiter, "maxiter", owner, minimum=1)
+        p = self._parts()
+        row, col = p.edge_index
+        raw = torch.where(row != col, self.edge_weight.to(torch.float64), 0.0)
+        if self.validate:
+            _check_symmetric(p.edge_index, raw, self.num_nodes)
         f64 = torch.float64
-        lam, d, a = self.susceptibility.to(f64), self.degree.to(f64), self.alpha
+        b0 = _flat(x0).to(f64)
+        lam, d, a = self.susceptibility.detach().to(f64), p.degree.to(f64), self.step
         free = (lam > 0) & (d > 0)
-        m = free.to(torch.float64).unsqueeze(-1)
+        m = free.to(f64).unsqueeze(-1)
         lam_s = torch.where(free, lam, torch.ones_like(lam))
         c = torch.where(free, d * (1.0 - lam_s + a * lam_s) / (a * lam_s), torch.ones_like(d))
         c = c.unsqueeze(-1)
-        A = sparse_csr(self.edge_index, self.raw_weight.to(f64), self.num_nodes)
+        A = sparse_operator(p.edge_index, raw, torch.zeros_like(d), self.num_nodes)
 
         def op(y: Tensor) -> Tensor:
             return m * (c * y - spmm(A, m * y)) + (1.0 - m) * y
 
         rhs_free = torch.where(free, d * (1.0 - lam_s) / (a * lam_s), torch.zeros_like(d))
         b = m * (rhs_free.unsqueeze(-1) * b0 + spmm(A, (1.0 - m) * b0)) + (1.0 - m) * b0
-        y = _pcg(op, b, 1.0 / c * m + (1.0 - m), b0, rtol, maxiter)
+        y = pcg(op, b, 1.0 / c * m + (1.0 - m), b0, rtol=rtol, maxiter=maxiter)
         return y.to(x0.dtype).reshape(x0.shape)
-
-
-def _pcg(op, b: Tensor, pinv: Tensor, y: Tensor, rtol: float, maxiter: int) -> Tensor:
-    """Column-wise preconditioned conjugate gradients for an SPD ``op`` (float64)."""
-    r = b - op(y)
-    z = pinv * r
-    p = z.clone()
-    rz = (r * z).sum(0)
-    # relative to the right-hand side, or to the first residual when b = 0 (a component
-    # without stubborn nodes, where the singular system is consistent)
-    scale = torch.maximum(torch.linalg.vector_norm(b, dim=0), torch.linalg.vector_norm(r, dim=0))
-    for _ in range(maxiter):
-        if bool((torch.linalg.vector_norm(r, dim=0) <= rtol * scale).all()):
-            return y
-        q = op(p)
-        pq = (p * q).sum(0)
-        step = torch.where(pq > 0, rz / torch.where(pq > 0, pq, torch.ones_like(pq)), 0.0)
-        y = y + step * p
-        r = r - step * q
-        z = pinv * r
-        rz_new = (r * z).sum(0)
-        beta = torch.where(rz > 0, rz_new / torch.where(rz > 0, rz, torch.ones_like(rz)), 0.0)
-        p = z + beta * p
-        rz = rz_new
-    warnings.warn(
-        f"conjugate gradients did not reach rtol={rtol} in {maxiter} iterations",
-        RuntimeWarning,
-        stacklevel=3,
-    )
-    return y
 
 
 class HegselmannKrause(OpinionDynamics):
@@ -432,8 +505,10 @@ class HegselmannKrause(OpinionDynamics):
 
     Parameters
     ----------
-    epsilon : float or Tensor
-        Confidence radius (a tensor that requires grad can be learned in the soft model).
+    epsilon : float or nn.Parameter
+        Confidence radius (>= 0). An ``nn.Parameter`` (0-dim) is registered as given and can be
+        learned in the soft model; a tensor that requires a gradient but is not a Parameter is
+        refused (differentiate through ``torch.func.functional_call`` instead).
     edge_index : Tensor or Data, optional
         Who may listen to whom; ``None`` is the classical model on the complete graph, which
         uses dense pairwise distances (:math:`O(N^2 F)` memory).
@@ -443,7 +518,14 @@ class HegselmannKrause(OpinionDynamics):
         ``None``: hard model. A positive :math:`\tau`: soft model, which tends to the hard one
         as :math:`\tau \to 0`.
     validate : bool
-        Value checks of the graph at construction.
+        Value checks of the graph.
+
+    Raises
+    ------
+    ParameterError
+        A negative or non-finite ``epsilon``, a non-positive ``temperature``.
+    GraphError
+        No ``edge_index`` and no ``num_nodes``.
 
     Notes
     -----
@@ -469,31 +551,48 @@ class HegselmannKrause(OpinionDynamics):
         temperature: float | None = None,
         validate: bool = True,
     ) -> None:
-        if edge_index is None:
+        owner = "HegselmannKrause"
+        complete = edge_index is None
+        if complete:
             if num_nodes is None:
-                raise GraphError("HegselmannKrause on the complete graph needs num_nodes")
+                raise GraphError(f"{owner} on the complete graph needs num_nodes")
             edge_index = torch.zeros(2, 0, dtype=torch.long)
-            self_complete = True
-        else:
-            self_complete = False
         super().__init__(edge_index, edge_weight, num_nodes, None, validate)
-        eps = float(epsilon.detach()) if isinstance(epsilon, Tensor) else float(epsilon)
-        if not eps >= 0:
-            raise ValueError(f"epsilon must be >= 0, got {eps}")
-        if temperature is not None and not float(temperature) > 0:
-            raise ValueError(f"temperature must be positive (or None), got {temperature}")
-        self.complete = self_complete
-        self.epsilon = epsilon
-        self.temperature = None if temperature is None else float(temperature)
+        if isinstance(epsilon, Tensor) and epsilon.requires_grad and not isinstance(epsilon, nn.Parameter):
+            raise ParameterError(
+                f"{owner}: epsilon is a tensor that requires a gradient but is not an nn.Parameter; "
+                "pass nn.Parameter(epsilon) (the model then registers it), or differentiate "
+                "through torch.func.functional_call"
+            )
+        if isinstance(epsilon, nn.Parameter):
+            if epsilon.dim() != 0:
+                raise ShapeError(f"{owner}: epsilon must be 0-dim, got shape {tuple(epsilon.shape)}")
+            check_real(epsilon.detach(), "epsilon", owner, minimum=0.0)
+            self.epsilon = epsilon
+        else:
+            self.epsilon = check_real(epsilon, "epsilon", owner, minimum=0.0)
+        if temperature is not None:
+            temperature = check_real(temperature, "temperature", owner, minimum=0.0, strict_min=True)
+        self.complete = complete
+        self.temperature = temperature
 
     def extra_repr(self) -> str:
         graph = "complete" if self.complete else f"E={self.edge_index.shape[1]}"
         eps = self.epsilon
         eps = float(eps.detach()) if isinstance(eps, Tensor) else eps
-        return (
-            f"num_nodes={self.num_nodes}, {graph}, epsilon={eps}, "
-            f"temperature={self.temperature}"
-        )
+        return f"num_nodes={self.num_nodes}, {graph}, epsilon={eps}, temperature={self.temperature}"
+
+    def _weights(self, dtype: torch.dtype) -> Tensor:
+        """The raw weights without self-loops in ``dtype`` (cached; validated on rebuild)."""
+        key = self._graph_tensors()
+        w = self._cache.get("weights", key, (self.num_nodes, dtype))
+        if w is None:
+            self._parts()  # validates the graph when it changed
+            row, col = self.edge_index
+            with torch.no_grad(), torch.inference_mode(False):
+                w = torch.where(row != col, self.edge_weight, 0.0).to(dtype)
+            self._cache.put("weights", key, (self.num_nodes, dtype), w)
+        return w
 
     def _omega(self, d2: Tensor) -> Tensor:
         eps = self.epsilon
@@ -512,106 +611,11 @@ class HegselmannKrause(OpinionDynamics):
             om = self._omega((diff * diff).sum(-1))
             return ((om @ xf) / om.sum(1, keepdim=True)).reshape(x.shape)
         row, col = self.edge_index
-        diff = xf[row] - xf[col]
-        om = self._omega((diff * diff).sum(-1)) * self.raw_weight.to(x.dtype)
+        xi, xj = xf.index_select(0, row), xf.index_select(0, col)
+        diff = xi - xj
+        om = self._omega((diff * diff).sum(-1)) * self._weights(x.dtype)
         self_w = self._omega(torch.zeros((), dtype=x.dtype, device=x.device))
-        num = torch.index_add(self_w * xf, 0, row, om.unsqueeze(-1) * xf[col])
+        num = torch.index_add(self_w * xf, 0, row, om.unsqueeze(-1) * xj)
         den = torch.index_add(self_w.expand(self.num_nodes).clone(), 0, row, om)
         return (num / den.unsqueeze(-1)).reshape(x.shape)
 
-
-class ManifoldDiffusion(OpinionDynamics):
-    r"""Manifold-valued opinions: every node holds a point and moves towards its neighbours.
-
-    .. math:: x_i \leftarrow R_{x_i}\Big(\alpha \sum_j (A_n)_{ij} \log_{x_i}(x_j)\Big)
-
-    with :math:`A_n` the adjacency normalised by ``normalization`` (``"rw"``: the weighted
-    mean of the log-directions, so ``alpha`` in ``(0, 1]`` is a fraction of the way to the
-    neighbours' (tangent) average). Node features have shape ``(N, *point_shape)``.
-
-    Parameters
-    ----------
-    manifold : Manifold
-        A manifres manifold (``manifres.Sphere(n)``, ``manifres.SpecialOrthogonal(3)``, ...).
-    edge_index, edge_weight, num_nodes
-        The graph (or a ``Data`` object).
-    alpha : float
-        Step size.
-    normalization : {"rw", None, "sym"}
-        Normalisation of the weights.
-    retraction : str, optional
-        Name of the manifold's retraction (default: its first, usually ``"exp"``).
-    validate : bool
-        Value checks of the graph at construction.
-
-    Notes
-    -----
-    * Isolated nodes do not move (:math:`R_x(0) = x`).
-    * Antipodal neighbours on the sphere (the cut locus, where the log is not unique) follow
-      the manifold's ``cut_locus`` option: ``Sphere(n)`` raises
-      :class:`~manifres.errors.CutLocusError` (the default, one host-device sync per step),
-      ``Sphere(n, cut_locus="deterministic")`` uses a fixed tangent of norm :math:`\pi`, and
-      ``cut_locus="nan"`` makes those nodes NaN.
-    * From a start inside an open hemisphere (a geodesically convex ball) and with
-      ``alpha`` in ``(0, 1]``, opinions on a connected graph reach consensus.
-
-    Examples
-    --------
-    >>> import torch, manifres
-    >>> S = manifres.Sphere(2)
-    >>> ring = torch.tensor([[0, 1, 2, 1, 2, 0], [1, 2, 0, 0, 1, 2]])
-    >>> x0 = S.proj_point(torch.tensor([[1.0, 0.2, 0.0], [1.0, 0.0, 0.3], [1.0, -0.3, 0.0]]))
-    >>> xs = ManifoldDiffusion(S, ring, alpha=0.5).simulate(x0, 50)
-    >>> float(S.dist(xs[-1][0], xs[-1][1])) < 1e-6
-    True
-    """
-
-    def __init__(
-        self,
-        manifold: Manifold,
-        edge_index: Tensor | Data,
-        edge_weight: Tensor | None = None,
-        num_nodes: int | None = None,
-        *,
-        alpha: float = 0.5,
-        normalization: str | None = "rw",
-        retraction: str | None = None,
-        validate: bool = True,
-    ) -> None:
-        if not isinstance(manifold, Manifold):
-            raise TypeError(f"manifold must be a manifres Manifold, got {type(manifold).__name__}")
-        if normalization not in (None, "sym", "rw"):
-            raise UnknownChoiceError(
-                f"unknown normalization {normalization!r}; valid values: 'rw', None, 'sym'"
-            )
-        super().__init__(edge_index, edge_weight, num_nodes, normalization, validate)
-        manifold.retraction(retraction)  # raises UnknownChoiceError for an unknown name
-        self.manifold = manifold
-        self.alpha = float(alpha)
-        if not math.isfinite(self.alpha):
-            raise ValueError(f"alpha must be finite, got {alpha}")
-        self.retraction = retraction
-
-    def extra_repr(self) -> str:
-        return (
-            f"{self.manifold!r}, num_nodes={self.num_nodes}, alpha={self.alpha}, "
-            f"normalization={self.normalization!r}, retraction={self.retraction!r}"
-        )
-
-    def _check_x(self, x: Tensor, name: str = "x") -> None:
-        super()._check_x(x, name)
-        self.manifold._check(x, names=(name,))
-        if x.dim() != self.manifold.ndim + 1:
-            raise ShapeError(
-                f"{name} must have shape (N, {', '.join(map(str, self.manifold.point_shape))}), "
-                f"got {tuple(x.shape)}"
-            )
-
-    def forward(self, x: Tensor, x0: Tensor | None = None) -> Tensor:
-        """One step (``x0`` is ignored)."""
-        self._check_x(x)
-        row, col = self.edge_index
-        v = self.manifold.log(x[row], x[col])
-        w = self.weight.to(x.dtype).reshape((-1,) + (1,) * self.manifold.ndim)
-        s = torch.index_add(torch.zeros_like(x), 0, row, w * v)
-        return self.manifold.retract(x, self.alpha * s, self.retraction)

@@ -1,21 +1,32 @@
-"""Stability of graph diffusion steps ``x <- (I - alpha L) x``, from the graph module's spectra."""
+"""Stability of graph diffusion steps ``x <- (I - alpha L) x``, from the graph module's spectra.
+
+The computation is :func:`manifres.graph.stability_certificate`'s (one resolved graph, one
+spectrum, one stability test); this module adds the whole spectrum of small graphs and a
+simulated run, as a :class:`~manifres.stability.results.DiffusionStability` record.
+:data:`STEP_RTOL` and :data:`SPECTRUM_LIMIT` are :data:`manifres.graph.STEP_RTOL` and
+:data:`manifres.graph.DENSE_MAX` (read on first use: :mod:`manifres.graph` is imported lazily).
+"""
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor
 
+from .._validation import check_int, check_real
 from .results import DiffusionStability
 
-__all__ = ["diffusion_stability", "SPECTRUM_LIMIT", "STEP_RTOL"]
+__all__ = ["diffusion_stability"]
 
-#: Largest graph for which the whole Laplacian spectrum is returned (dense eigensolver).
-SPECTRUM_LIMIT = 512
 
-#: Relative slack of the test ``alpha * lambda_max <= 2`` (as in :mod:`manifres.graph`).
-STEP_RTOL = 1e-8
+def __getattr__(name: str) -> Any:
+    if name in ("STEP_RTOL", "SPECTRUM_LIMIT"):
+        from ..graph import spectral
+
+        return spectral.STEP_RTOL if name == "STEP_RTOL" else spectral.DENSE_MAX
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def diffusion_stability(
@@ -62,7 +73,10 @@ def diffusion_stability(
     Returns
     -------
     DiffusionStability
-        With the whole spectrum for graphs of at most :data:`SPECTRUM_LIMIT` nodes.
+        With the whole spectrum for graphs of at most :data:`SPECTRUM_LIMIT` nodes. ``stable``
+        is the certificate's verdict: ``True`` or ``False`` when proven, ``None`` when the
+        bounds cannot decide (large graphs whose Lanczos iteration does not converge; see
+        :class:`manifres.graph.DiffusionCertificate`).
 
     Raises
     ------
@@ -73,10 +87,10 @@ def diffusion_stability(
 
     Notes
     -----
-    Uses :func:`manifres.graph.lambda_max`, :func:`~manifres.graph.lambda_2`,
-    :func:`~manifres.graph.max_stable_step` and :func:`~manifres.graph.consensus_rate`
-    (float64; dense eigensolver up to 512 nodes, Lanczos above), imported on first use.
-    ``stable`` allows a relative slack :data:`STEP_RTOL` on :math:`\alpha\lambda_{\max} \le 2`.
+    One call of :func:`manifres.graph.stability_certificate`'s implementation (float64;
+    dense eigensolver up to :data:`SPECTRUM_LIMIT` nodes, Lanczos above): the graph is
+    resolved and validated once and its spectrum computed once. ``stable`` allows a relative
+    slack :data:`STEP_RTOL` on :math:`\alpha\lambda_{\max} \le 2`.
     For ``"sym"`` and ``"rw"``, :math:`\lambda_{\max} \le 2` (equality for a bipartite
     component), so every :math:`\alpha \le 1` is stable.
 
@@ -90,46 +104,41 @@ def diffusion_stability(
     >>> ds.stable
     True
     """
-    from .. import graph
+    from ..graph._sparse import sparse_operator
+    from ..graph.laplacian import _normalize
+    from ..graph.spectral import DENSE_MAX, _certify, _spectrum
 
-    if edge_weight is None and isinstance(edge_index, Tensor) and edge_index.dim() == 2:
-        edge_weight = torch.ones(edge_index.shape[-1], dtype=torch.float64, device=edge_index.device)
-    opts = dict(
-        edge_weight=edge_weight, num_nodes=num_nodes, normalization=normalization, symmetrize=symmetrize
-    )
-    a = float(alpha)
-    lam_max = float(graph.lambda_max(edge_index, **opts))
-    n = int(num_nodes) if num_nodes is not None else int(edge_index.max()) + 1 if edge_index.numel() else 0
-    lam_2 = float(graph.lambda_2(edge_index, **opts)) if n >= 2 else math.nan
-    max_step = float(graph.max_stable_step(edge_index, **opts))
-    rate = float(graph.consensus_rate(a, edge_index, **opts)) if n >= 2 else math.nan
-    stable = a > 0 and a * lam_max <= 2.0 * (1.0 + STEP_RTOL)
-    spectrum = None
-    if n <= SPECTRUM_LIMIT:
-        spectrum = graph.laplacian_spectrum(edge_index, **opts).detach().double().cpu()
+    a = check_real(alpha, "alpha", "diffusion_stability")
+    steps = check_int(steps, "steps", "diffusion_stability", minimum=0)
+    s = _spectrum(edge_index, edge_weight, num_nodes, normalization, symmetrize=symmetrize)
+    n = s.n
+    cert = _certify(a, s, fiedler=n >= 2)
+    spectrum = s.spectrum().cpu() if n <= DENSE_MAX else None
     decay = None
     if steps > 0:
-        lap = graph.laplacian(edge_index, **opts).to(torch.float64)
+        g = s.graph
+        p = _normalize(g.edge_index, s.w64, n, normalization)
+        lap = sparse_operator(p.edge_index, -p.weight, p.diag, n)
         gen = torch.Generator().manual_seed(seed)
-        x = torch.randn(n, 1, dtype=torch.float64, generator=gen).to(lap.device)
+        x = torch.randn(n, dtype=torch.float64, generator=gen).to(lap.device)
         r0 = torch.linalg.vector_norm(lap @ x)
         norms = []
         for _ in range(steps + 1):
             lx = lap @ x
             norms.append(torch.linalg.vector_norm(lx) / torch.where(r0 > 0, r0, 1.0))
-            x = x - a * lx
+            x = x - cert.step * lx
         decay = torch.stack(norms).cpu()
-    row, col = edge_index[0], edge_index[1]
+    row, col = s.graph.edge_index
     return DiffusionStability(
         num_nodes=n,
         num_edges=int((row < col).sum()),
         normalization=normalization,
-        alpha=a,
-        lambda_max=lam_max,
-        lambda_2=lam_2,
-        max_step=max_step,
-        consensus_rate=rate,
-        stable=bool(stable),
+        alpha=cert.step,
+        lambda_max=cert.lambda_max,
+        lambda_2=math.nan if cert.lambda_2 is None else cert.lambda_2,
+        max_step=cert.max_step,
+        consensus_rate=math.nan if cert.rate is None else cert.rate,
+        stable=cert.stable,
         eigenvalues=spectrum,
         decay=decay,
     )

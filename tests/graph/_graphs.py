@@ -1,32 +1,38 @@
-"""Test graphs with closed-form Laplacian spectra, and dense float64 reference Laplacians."""
+"""Test graphs with closed-form Laplacian spectra, and dense float64 reference Laplacians.
+
+The graphs themselves are the package's (:func:`manifres.graph.named_graph`); the references
+(spectra in closed form, Laplacians straight from the definitions in NumPy) are independent.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
+from manifres.graph import named_graph
 
-def undirected(pairs, n=None):
+
+def undirected(pairs):
     """``edge_index`` (2, 2E) listing both directions of each pair."""
     e = torch.tensor(pairs, dtype=torch.long).reshape(-1, 2).t()
     return torch.cat([e, e.flip(0)], dim=1)
 
 
 def path(n):
-    return undirected([(i, i + 1) for i in range(n - 1)])
+    return named_graph("path", n).edge_index
 
 
 def cycle(n):
-    return undirected([(i, (i + 1) % n) for i in range(n)])
+    return named_graph("cycle", n).edge_index
 
 
 def complete(n):
-    return undirected([(i, j) for i in range(n) for j in range(i + 1, n)])
+    return named_graph("complete", n).edge_index
 
 
 def star(n):
     """Centre 0 and ``n - 1`` leaves."""
-    return undirected([(0, j) for j in range(1, n)])
+    return named_graph("star", n).edge_index
 
 
 def spectrum(name, n, normalization):
@@ -54,12 +60,11 @@ def dense_laplacian(edge_index, weight, n, normalization=None):
 
     Self-loops removed, duplicates summed, isolated nodes: L_ii = 0.
     """
-    A = np.zeros((n, n))
     ei = edge_index.cpu().numpy()
     w = np.ones(ei.shape[1]) if weight is None else weight.detach().cpu().double().numpy()
-    for (i, j), wk in zip(ei.T, w, strict=True):
-        if i != j:
-            A[i, j] += wk
+    A = np.zeros((n, n))
+    off = ei[0] != ei[1]
+    np.add.at(A, (ei[0][off], ei[1][off]), w[off])
     d = A.sum(1)
     if normalization is None:
         return np.diag(d) - A

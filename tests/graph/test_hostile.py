@@ -359,3 +359,35 @@ def test_c16_batched_graphs(dtype, normalization):
     ev = G.laplacian_spectrum(batch.edge_index, torch.ones(batch.num_edges, dtype=dtype),
                               num_nodes=13, normalization=normalization)
     assert int((ev == 0).sum()) == 4
+
+
+# ---------------------------------------------------------------------------------- C7+
+@pytest.mark.parametrize("normalization", NORMS)
+def test_c7_all_zero_weights_behave_as_isolated_nodes(dtype, normalization):
+    ei = cycle(6)
+    w = torch.zeros(12, dtype=dtype)
+    x = torch.randn(6, 2, dtype=dtype)
+    for _ in range(2):
+        assert torch.equal(G.LaplacianResidual(0.9, normalization)(x, ei, w), x)
+    assert float(G.lambda_max(ei, w, normalization=normalization)) == 0.0
+    c = G.stability_certificate(50.0, ei, w, normalization=normalization)
+    assert c.stable is True and c.safe_step == float("inf")
+    assert float(G.lambda_2(ei, w, normalization=normalization)) == 0.0
+
+
+def test_c7_empty_node_sets_are_named_errors_for_spectra_and_empty_elsewhere(dtype):
+    from manifres.stability import diffusion_stability
+
+    none = torch.zeros(2, 0, dtype=torch.long)
+    assert G.laplacian(none, num_nodes=0, dtype=dtype).shape == (0, 0)
+    assert float(G.dirichlet_energy(torch.zeros(0, 3, dtype=dtype), none)) == 0.0
+    assert G.LaplacianResidual(0.5).bind(none, num_nodes=0)(torch.zeros(0, 2, dtype=dtype)).shape == (0, 2)
+    for fn in (
+        lambda: G.lambda_max(none, num_nodes=0),
+        lambda: G.stability_certificate(0.5, none, num_nodes=0),
+        lambda: diffusion_stability(none, 0.5, num_nodes=0),
+    ):
+        with pytest.raises(GraphError, match="no nodes"):
+            fn()
+    one = G.stability_certificate(0.5, none, num_nodes=1)
+    assert one.stable is True and one.lambda_max == 0.0 and one.lambda_2 is None

@@ -14,7 +14,7 @@ from torch_geometric.data import Data
 
 import manifres
 import manifres.graph as G
-from manifres.errors import GraphError, UnknownChoiceError
+from manifres.errors import GraphError, ParameterError, StabilityError, UnknownChoiceError
 
 from ._graphs import GRAPHS, cycle, dense_laplacian, path, random_graph, spectrum, star, tol
 
@@ -49,7 +49,7 @@ def test_closed_form_spectra_lanczos(dtype, name, normalization):
     ei = GRAPHS[name](n)
     w = _ones(ei, dtype)
     ev = spectrum(name, n, normalization)
-    opts = dict(normalization=normalization, method="lanczos", krylov_dim=12)  # restarts
+    opts = dict(normalization=normalization, method="lanczos")
     assert float(G.lambda_max(ei, w, **opts)) == pytest.approx(ev[-1], rel=REL)
     assert float(G.lambda_2(ei, w, **opts)) == pytest.approx(ev[1], rel=REL)
 
@@ -121,9 +121,18 @@ def test_stability_certificate(dtype):
     c.require_stable()
     c = G.stability_certificate(0.51, ei, w, fiedler=False)
     assert not c.stable and c.lambda_2 is None and c.rate is None
-    with pytest.raises(manifres.errors.StabilityError, match="outside the stable range"):
+    with pytest.raises(StabilityError, match="outside the stable range"):
         c.require_stable()
-    assert not G.stability_certificate(0.0, ei, w).stable
+    assert G.stability_certificate(0.0, ei, w).stable is False
+    assert c.safe_step == pytest.approx(0.5, rel=1e-9) and c.converged
+    with pytest.warns(DeprecationWarning, match="'alpha'"):
+        assert c.alpha == 0.51
+    with pytest.warns(DeprecationWarning, match="'alpha' is deprecated"):
+        assert G.stability_certificate(alpha=0.51, edge_index=ei, edge_weight=w).stable is False
+    with pytest.warns(DeprecationWarning, match="'alpha' is deprecated"):
+        assert float(G.consensus_rate(alpha=0.25, edge_index=ei, edge_weight=w)) == pytest.approx(0.75)
+    with pytest.raises(TypeError, match="both"):
+        G.consensus_rate(0.25, ei, w, alpha=0.25)
 
 
 def test_disconnected_and_tiny_graphs(dtype):
@@ -155,15 +164,27 @@ def test_reproducible_bitwise():
     assert torch.equal(a, b)
 
 
-def test_lanczos_warns_when_not_converged():
+def test_lanczos_warns_when_not_converged_and_returns_bounds():
     ei = path(400)
-    with pytest.warns(RuntimeWarning, match="did not converge"):
-        G.lambda_2(ei, method="lanczos", krylov_dim=4, maxiter=2)
+    exact = spectrum("path", 400, None)
+    with pytest.warns(RuntimeWarning, match="did not converge") as rec:
+        l2 = float(G.lambda_2(ei, method="lanczos", maxiter=20))
+    assert "upper bound of lambda_2" in str(rec[0].message)
+    assert l2 >= exact[1]  # a Ritz value on the complement of the null vector: an upper bound
+    with pytest.warns(RuntimeWarning, match="upper bound of lambda_max"):
+        lmax = float(G.lambda_max(ei, method="lanczos", maxiter=20))
+    assert exact[-1] <= lmax <= 4.0  # never below lambda_max; at most the edge-degree bound
 
 
-def test_bad_method():
-    with pytest.raises(UnknownChoiceError, match="dense, lanczos"):
+def test_bad_method_and_options():
+    with pytest.raises(UnknownChoiceError, match="'dense', 'lanczos'"):
         G.lambda_max(path(3), method="arpack")
+    with pytest.raises(ParameterError, match="maxiter"):
+        G.lambda_max(path(3), maxiter=0)
+    with pytest.raises(ParameterError, match="tol"):
+        G.lambda_max(path(3), tol=-1.0)
+    with pytest.warns(DeprecationWarning, match="krylov_dim"):
+        assert float(G.lambda_max(path(3), krylov_dim=8)) == pytest.approx(3.0)
 
 
 # ----------------------------------------------------------------------------- energy
@@ -213,3 +234,143 @@ def test_path_fiedler_value_is_tiny_but_positive():
     # lambda_2 of P_200 = 2 - 2 cos(pi / 200) = 2.5e-4: well above the zero threshold
     lam = G.lambda_2(path(200), torch.ones(398, dtype=torch.float64))
     assert float(lam) == pytest.approx(2 - 2 * math.cos(math.pi / 200), rel=1e-9)
+
+
+# ----------------------------------------------------------------------------- soundness
+def _grid(k):
+    idx = torch.arange(k * k).reshape(k, k)
+    pairs = torch.cat(
+        [torch.stack([idx[:, :-1].reshape(-1), idx[:, 1:].reshape(-1)]),
+         torch.stack([idx[:-1, :].reshape(-1), idx[1:, :].reshape(-1)])], dim=1
+    )
+    return torch.cat([pairs, pairs.flip(0)], dim=1), k * k
+
+
+def _families():
+    """(name, edge_index, weights, num_nodes): bipartite graphs (lambda_max(sym) = 2 exactly),
+    rings, grids, stars, disconnected graphs, isolated nodes, weighted random graphs."""
+    ring_even, ring_odd = cycle(600), cycle(601)
+    grid, ng = _grid(24)
+    two = torch.cat([cycle(300), cycle(301) + 300], dim=1)  # disconnected: bipartite + odd
+    ei, w = random_graph(700, 2100, seed=3)
+    return [
+        ("ring600", ring_even, None, 600),
+        ("ring601", ring_odd, None, 601),
+        ("grid24", grid, None, ng),
+        ("star700", star(700), None, 700),
+        ("path650", path(650), None, 650),
+        ("two-rings", two, None, 601),
+        ("ring+isolated", ring_odd, None, 640),
+        ("random", ei, w, 700),
+    ]
+
+
+@pytest.mark.parametrize("normalization", [None, "sym"])
+@pytest.mark.parametrize("case", range(8))
+def test_certificate_is_sound_with_an_unconverged_eigensolver(case, normalization):
+    name, ei, w, n = _families()[case]
+    w = torch.ones(ei.shape[1], dtype=torch.float64) if w is None else w
+    exact = float(G.lambda_max(ei, w, num_nodes=n, normalization=normalization, method="dense"))
+    for maxiter in (10, 40):  # far from converged on the clustered ones
+        for factor in (0.5, 0.999, 1.0, 1.0 + 1e-7, 1.001, 1.05, 3.0):
+            h = factor * 2.0 / exact
+            c = G.stability_certificate(
+                h, ei, w, num_nodes=n, normalization=normalization, method="lanczos", maxiter=maxiter,
+                fiedler=False,
+            )
+            lo, hi = c.lambda_max_bounds
+            assert lo <= exact * (1 + 1e-12) and exact <= hi * (1 + 1e-12), name
+            unstable = h * exact > 2.0 * (1 + G.STEP_RTOL)
+            if unstable:
+                assert c.stable is not True, (name, factor, maxiter)
+                with pytest.raises(StabilityError):
+                    c.require_stable()
+            else:
+                assert c.stable is not False, (name, factor, maxiter)
+            if c.stable is None:
+                assert "cannot decide" in c.reason
+            if h <= c.safe_step:
+                assert c.stable is True
+
+
+def test_certificate_decides_what_the_bounds_decide():
+    ring = cycle(5000)  # even: bipartite, lambda_max(sym) = 2 exactly; Lanczos does not converge
+    c = G.stability_certificate(1.0000001, ring, normalization="sym", fiedler=False)
+    assert c.stable is not True and not c.converged
+    with pytest.raises(StabilityError, match="cannot decide|outside"):
+        c.require_stable()
+    assert G.stability_certificate(1.0, ring, normalization="sym", fiedler=False).stable is True
+    assert G.stability_certificate(1.01, ring, normalization="sym", fiedler=False).stable is False
+    # combinatorial: the edge-degree bound max (d_i + d_j) = 4 is exact on the even ring
+    assert G.stability_certificate(0.5, ring, fiedler=False).stable is True
+    assert G.stability_certificate(0.51, ring, fiedler=False).stable is False
+
+
+def test_laplacian_residual_refuses_an_undecided_certificate():
+    ring = cycle(5000)
+    x = torch.randn(5000, 1, dtype=torch.float64)
+    with pytest.raises(StabilityError, match="cannot decide|outside"):
+        G.LaplacianResidual(1.0000001, "sym", certify=True)(x, ring)
+    G.LaplacianResidual(0.5, None, certify=True)(x, ring)  # proven by the cheap bound
+
+
+def test_bounds_hold_for_lambda_2():
+    for ei, n in ((path(800), 800), (cycle(900), 900)):
+        w = torch.ones(ei.shape[1], dtype=torch.float64)
+        exact = float(G.lambda_2(ei, w, num_nodes=n, method="dense"))
+        with pytest.warns(RuntimeWarning, match="did not converge"):
+            got = float(G.lambda_2(ei, w, num_nodes=n, method="lanczos", maxiter=30))
+        assert got >= exact
+
+
+def test_isolated_node_gives_an_exact_zero_lambda_2():
+    ei = cycle(2000)
+    assert float(G.lambda_2(ei, num_nodes=2001, maxiter=1)) == 0.0  # no iteration needed
+
+
+def test_karate_from_networkx_reads_the_edge_attr_column(dtype):
+    from torch_geometric.utils import from_networkx
+
+    g = nx.karate_club_graph()
+    data = from_networkx(g, group_edge_attrs=["weight"])
+    assert data.edge_attr.shape == (156, 1)
+    data.edge_attr = data.edge_attr.to(dtype)
+    ref = np.sort(nx.laplacian_spectrum(g, weight="weight"))[-1]  # 52.07, unweighted 18.14
+    assert float(G.lambda_max(data)) == pytest.approx(ref, rel=REL)
+    x = torch.randn(34, 2, dtype=dtype)
+    w = data.edge_attr[:, 0]
+    layer = G.LaplacianResidual(0.01, None)
+    torch.testing.assert_close(layer(x, data), layer(x, data.edge_index, w))
+
+
+def test_an_outlier_the_krylov_space_has_not_met_yet_is_never_missed():
+    # a dense random graph (lambda_max(sym) ~ 1.4) plus one separate edge (lambda_max = 2):
+    # after a few steps the Ritz value plus its residual is still ~1.4 < 2, not a bound
+    g = torch.Generator().manual_seed(0)
+    n = 700
+    r, c = torch.randint(0, n, (15 * n,), generator=g), torch.randint(0, n, (15 * n,), generator=g)
+    keep = r != c
+    ei = torch.stack([torch.cat([r[keep], c[keep]]), torch.cat([c[keep], r[keep]])])
+    ei = torch.cat([ei, torch.tensor([[n, n + 1], [n + 1, n]])], 1)
+    w = torch.ones(ei.shape[1], dtype=torch.float64)
+    opts = dict(num_nodes=n + 2, normalization="sym", method="lanczos")
+    for maxiter in (2, 3, 4):
+        with pytest.warns(RuntimeWarning, match="did not converge"):
+            assert float(G.lambda_max(ei, w, maxiter=maxiter, **opts)) >= 2.0
+        c = G.stability_certificate(1.02, ei, w, maxiter=maxiter, fiedler=False, **opts)
+        assert c.stable is not True
+        lo, hi = c.lambda_max_bounds
+        assert lo <= 2.0 <= hi
+
+
+@pytest.mark.cuda
+def test_spectra_and_certificates_on_cuda(dtype):
+    ei, w = random_graph(800, 2400, seed=12, dtype=dtype)
+    for normalization in (None, "sym"):
+        opts = dict(num_nodes=800, normalization=normalization, method="lanczos")
+        cpu = G.lambda_max(ei, w, **opts)
+        gpu = G.lambda_max(ei.cuda(), w.cuda(), **opts)
+        assert gpu.device.type == "cuda"
+        assert float(gpu) == pytest.approx(float(cpu), rel=1e-9)
+        c = G.stability_certificate(0.1, ei.cuda(), w.cuda(), **opts)
+        assert c.stable == G.stability_certificate(0.1, ei, w, **opts).stable

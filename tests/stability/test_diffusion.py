@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from manifres.errors import GraphError
+from manifres.graph.datasets import named_graph
 from manifres.stability import diffusion_stability
-from manifres.stability.graphs import named_graph
 
 N = 8
 

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from manifres.graph.datasets import named_graph
 from manifres.stability import (
     compare_plain_residual,
     depth_profile,
@@ -13,7 +14,6 @@ from manifres.stability import (
     scale_sweep,
     weyl_band,
 )
-from manifres.stability.graphs import named_graph
 
 from ._models import tanh_stack
 

@@ -46,7 +46,7 @@ x0 = (faction * (0.3 + 0.7 * torch.rand(34, generator=gen))).double().unsqueeze(
 # The dynamics
 # ------------
 alpha = 0.5
-model = DeGroot(edge_index, alpha=alpha)
+model = DeGroot(edge_index, step=alpha)
 steps = 120 if QUICK else 240
 traj = model.simulate(x0, steps)[..., 0]  # (steps + 1, N)
 target = float(model.consensus(x0))

@@ -47,7 +47,7 @@ def model_for(s):
     """Leaders fully stubborn; everyone else with stubbornness ``s``."""
     stub = torch.full((N,), float(s), dtype=torch.float64)
     stub[leaders] = 1.0
-    return FriedkinJohnsen(edge_index, stubbornness=stub, alpha=0.5)
+    return FriedkinJohnsen(edge_index, stubbornness=stub, step=0.5)
 
 
 # %%

@@ -46,7 +46,7 @@ S = manifres.Sphere(2)
 v = torch.randn(N, 3, dtype=torch.float64, generator=gen)
 v[:, 2] = v[:, 2].abs() + 0.3
 x0 = S.proj_point(v)
-sphere = ManifoldDiffusion(S, edge_index, alpha=0.5)
+sphere = ManifoldDiffusion(S, edge_index, step=0.5)
 xs = sphere.simulate(x0, steps)  # (steps + 1, N, 3)
 energy_s = torch.stack([dirichlet_energy(x, edge_index, manifold=S) for x in xs])
 
@@ -60,7 +60,7 @@ SO3 = manifres.SpecialOrthogonal(3)
 R_true = so3.exp(torch.tensor([0.4, -1.1, 0.7], dtype=torch.float64))
 noise = 0.35 * torch.randn(N, 3, dtype=torch.float64, generator=gen)
 R0 = R_true @ so3.exp(noise)
-rot = ManifoldDiffusion(SO3, edge_index, alpha=0.5)
+rot = ManifoldDiffusion(SO3, edge_index, step=0.5)
 Rs = rot.simulate(R0, steps)  # (steps + 1, N, 3, 3)
 energy_r = torch.stack([dirichlet_energy(R, edge_index, manifold=SO3) for R in Rs])
 err = torch.rad2deg(SO3.angle(Rs, R_true))  # (steps + 1, N) angle to the truth, degrees

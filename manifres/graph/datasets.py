@@ -1,8 +1,9 @@
-"""Small test graphs for the diffusion study: named graphs and edge-list files.
+"""Small graphs by name and edge-list files (the diffusion study's inputs, and test problems).
 
-Every graph is returned as a symmetric ``edge_index`` of shape ``(2, 2E)`` (each undirected
-edge in both directions, ``int64``), optional ``edge_weight`` of shape ``(2E,)`` and the node
-count.
+Every graph is a :class:`~manifres.graph.Graph` with a symmetric ``edge_index`` of shape
+``(2, 2E)`` (each undirected edge in both directions, ``int64``: first every pair ``(i, j)``,
+then every ``(j, i)``), an optional ``edge_weight`` of shape ``(2E,)``, the node count and a
+name.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from __future__ import annotations
 import math
 import os
 import re
-from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
-from ..errors import GraphError, UnknownChoiceError
+from .._validation import check_choice, check_int
+from ..errors import GraphError
+from ._validate import Graph
 
 __all__ = ["Graph", "GRAPH_NAMES", "named_graph", "read_edge_list"]
 
@@ -32,35 +34,25 @@ _KARATE = (
 )
 
 
-class Graph(NamedTuple):
-    """An undirected graph: both directions of every edge in ``edge_index``."""
-
-    edge_index: Tensor
-    edge_weight: Tensor | None
-    num_nodes: int
-    name: str
-
-
-def _undirected(pairs: list[tuple[int, int]], n: int, name: str, weights: list[float] | None = None) -> Graph:
-    if pairs:
-        e = torch.tensor(pairs, dtype=torch.long).T
-        edge_index = torch.cat([e, e.flip(0)], dim=1)
-    else:
-        edge_index = torch.zeros(2, 0, dtype=torch.long)
-    w = None
-    if weights is not None:
-        wt = torch.tensor(weights, dtype=torch.float64)
-        w = torch.cat([wt, wt])
+def _undirected(pairs: Tensor, n: int, name: str, weights: Tensor | None = None) -> Graph:
+    """Both directions of the ``(2, E)`` pairs, with the weights repeated."""
+    pairs = pairs.reshape(2, -1).long()
+    edge_index = torch.cat([pairs, pairs.flip(0)], dim=1)
+    w = None if weights is None else torch.cat([weights, weights])
     return Graph(edge_index, w, n, name)
+
+
+def _karate() -> Tensor:
+    return torch.tensor([tuple(map(int, p.split("-"))) for p in _KARATE.split()]).T
 
 
 def named_graph(name: str, nodes: int = 20) -> Graph:
     r"""A classic graph by name.
 
     ``karate`` (Zachary's karate club, 34 nodes, unweighted; ``nodes`` is ignored), ``path``
-    :math:`P_n`, ``cycle`` :math:`C_n`, ``star`` :math:`K_{1,n-1}`, ``complete`` :math:`K_n`,
-    ``grid`` (a :math:`k \times k` grid, :math:`k = \lfloor\sqrt{n}\rfloor`), ``bipartite``
-    (:math:`K_{\lfloor n/2\rfloor, \lceil n/2\rceil}`), with ``n = nodes``.
+    :math:`P_n`, ``cycle`` :math:`C_n`, ``star`` :math:`K_{1,n-1}` (centre 0), ``complete``
+    :math:`K_n`, ``grid`` (a :math:`k \times k` grid, :math:`k = \lfloor\sqrt{n}\rfloor`),
+    ``bipartite`` (:math:`K_{\lfloor n/2\rfloor, \lceil n/2\rceil}`), with ``n = nodes``.
 
     Parameters
     ----------
@@ -79,6 +71,8 @@ def named_graph(name: str, nodes: int = 20) -> Graph:
         For an unknown name.
     GraphError
         For too few nodes.
+    ParameterError
+        If ``nodes`` is not an integer.
 
     Examples
     --------
@@ -86,31 +80,33 @@ def named_graph(name: str, nodes: int = 20) -> Graph:
     >>> g.edge_index.shape, g.num_nodes
     (torch.Size([2, 8]), 4)
     """
-    if name not in GRAPH_NAMES:
-        raise UnknownChoiceError(f"unknown graph {name!r}; valid names: {', '.join(GRAPH_NAMES)}")
+    check_choice(name, GRAPH_NAMES, "graph", "named_graph")
     if name == "karate":
-        pairs = [tuple(map(int, p.split("-"))) for p in _KARATE.split()]
-        return _undirected(pairs, 34, name)  # type: ignore[arg-type]
-    n = int(nodes)
+        return _undirected(_karate(), 34, name)
+    n = check_int(nodes, "nodes", "named_graph")
     least = {"cycle": 3, "grid": 4}.get(name, 2)
     if n < least:
         raise GraphError(f"a {name} graph needs at least {least} nodes, got {n}")
+    a = torch.arange(n)
     if name == "path":
-        pairs = [(i, i + 1) for i in range(n - 1)]
+        pairs = torch.stack([a[:-1], a[1:]])
     elif name == "cycle":
-        pairs = [(i, (i + 1) % n) for i in range(n)]
+        pairs = torch.stack([a, torch.roll(a, -1)])
     elif name == "star":
-        pairs = [(0, i) for i in range(1, n)]
+        pairs = torch.stack([torch.zeros(n - 1, dtype=torch.long), a[1:]])
     elif name == "complete":
-        pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
+        pairs = torch.triu_indices(n, n, offset=1)
     elif name == "grid":
         k = math.isqrt(n)
         n = k * k
-        pairs = [(r * k + c, r * k + c + 1) for r in range(k) for c in range(k - 1)]
-        pairs += [(r * k + c, (r + 1) * k + c) for r in range(k - 1) for c in range(k)]
+        idx = torch.arange(n).reshape(k, k)
+        horizontal = torch.stack([idx[:, :-1].reshape(-1), idx[:, 1:].reshape(-1)])
+        vertical = torch.stack([idx[:-1, :].reshape(-1), idx[1:, :].reshape(-1)])
+        pairs = torch.cat([horizontal, vertical], dim=1)
     else:  # bipartite
-        a = n // 2
-        pairs = [(i, j) for i in range(a) for j in range(a, n)]
+        h = n // 2
+        left, right = torch.meshgrid(a[:h], a[h:], indexing="ij")
+        pairs = torch.stack([left.reshape(-1), right.reshape(-1)])
     return _undirected(pairs, n, f"{name}{n}")
 
 
@@ -193,6 +189,6 @@ def read_edge_list(path: str | os.PathLike[str], num_nodes: int | None = None) -
         if num_nodes < n:
             raise GraphError(f"num_nodes = {num_nodes}, but the file uses node id {n - 1}")
         n = int(num_nodes)
-    pairs = list(seen)
-    weights = [seen[k][0] for k in pairs] if ncols == 3 else None
+    pairs = torch.tensor(list(seen), dtype=torch.long).T
+    weights = torch.tensor([w for w, _ in seen.values()], dtype=torch.float64) if ncols == 3 else None
     return _undirected(pairs, n, os.path.basename(os.fspath(path)), weights)

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from manifres.errors import GraphError, UnknownChoiceError
-from manifres.stability.graphs import GRAPH_NAMES, named_graph, read_edge_list
+from manifres.graph.datasets import GRAPH_NAMES, named_graph, read_edge_list
 
 
 @pytest.mark.parametrize("name", GRAPH_NAMES)
