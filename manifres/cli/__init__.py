@@ -26,8 +26,9 @@ Exit status (:func:`main` returns it and never raises):
 * 130: interrupted (Ctrl-C).
 
 Renamed options: the residual step is ``--step`` (``--min-step``, ``--max-step``,
-``--num-steps``); the former ``--scale`` (``--min-scale``, ``--max-scale``, ``--num-scales``)
-still work and print one deprecation line on stderr.
+``--num-steps``) in every study, the diffusion study's simulated steps are ``--simulate``; the
+former ``--scale`` (``--min-scale``, ``--max-scale``, ``--num-scales``), ``--alpha`` and
+``--steps`` still work and print one deprecation line on stderr.
 """
 
 from __future__ import annotations
@@ -112,10 +113,11 @@ def _threads(text: str) -> int:
 # ------------------------------------------------------------------------------ deprecated options
 #: Former spellings of the residual step's options, by the study parameter they set.
 DEPRECATED_OPTIONS = {
-    "step": "--scale",
-    "min_step": "--min-scale",
-    "max_step": "--max-scale",
-    "num_steps": "--num-scales",
+    "step": ("--scale", "--alpha"),
+    "min_step": ("--min-scale",),
+    "max_step": ("--max-scale",),
+    "num_steps": ("--num-scales",),
+    "simulate": ("--steps",),
 }
 
 
@@ -166,15 +168,16 @@ _TEXT = {
         {"width": "matrix size n", "samples": "number of matrices", "max_norm": "largest e = ||W||_2"},
     ),
     "diffusion": _StudyText(
-        "stability and consensus rate of the graph step I - alpha L",
+        "stability and consensus rate of the graph step I - h L",
         "lambda_max, lambda_2, the largest stable step 2/lambda_max, the consensus rate of "
-        "x <- (I - alpha L) x, whether alpha is stable, and a simulated run.",
+        "x <- (I - h L) x, whether the step h is stable (proven, or undecided when the bounds "
+        "cannot tell), and a simulated run.",
         {
             "graph": "a named graph or the path of an edge-list file (lines 'i j [weight]', '#' comments)",
             "nodes": "node count of a named graph (grid: a k x k grid, k = floor(sqrt(nodes)))",
-            "alpha": "step size under test",
+            "step": "step h under test",
             "normalization": "Laplacian normalization (none: L = D - A)",
-            "steps": "simulated diffusion steps",
+            "simulate": "simulated diffusion steps",
         },
     ),
     "plain-vs-residual": _StudyText(
@@ -247,7 +250,7 @@ def _add_option(group: Any, name: str, default: Any, help: str) -> None:
     if name in DEPRECATED_OPTIONS:
         kind.pop("default")
         group.add_argument(
-            DEPRECATED_OPTIONS[name],
+            *DEPRECATED_OPTIONS[name],
             dest=name,
             action=_Deprecated,
             replacement=flag,
@@ -322,6 +325,8 @@ def add_study_command(subparsers: Any) -> None:
         )
         runtime = {}
         for param in inspect.signature(fn).parameters.values():
+            if param.kind is inspect.Parameter.VAR_KEYWORD:  # deprecated keywords: no option
+                continue
             if param.name in _RUNTIME:
                 runtime[param.name] = param.default
                 continue
@@ -352,7 +357,9 @@ def _device(text: str) -> torch.device:
 def _study_kwargs(args: argparse.Namespace, fn: Callable[..., Study]) -> dict[str, Any]:
     """The study's keyword arguments from the parsed options (device and dtype resolved)."""
     kw = {}
-    for name in inspect.signature(fn).parameters:
+    for name, param in inspect.signature(fn).parameters.items():
+        if param.kind is inspect.Parameter.VAR_KEYWORD:
+            continue
         if name == "progress":
             kw[name] = True
         elif name == "device":
@@ -427,6 +434,9 @@ def _weyl_summary(s: Study) -> list[str]:
     ]
 
 
+_VERDICT = {True: "stable", False: "UNSTABLE", None: "undecided (the proven bounds cannot tell)"}
+
+
 def _diffusion_summary(s: Study) -> list[str]:
     p, ds = s.params, s.results["stability"]
     return [
@@ -434,7 +444,7 @@ def _diffusion_summary(s: Study) -> list[str]:
         f"normalization={p['normalization']!r}",
         f"lambda_max = {ds.lambda_max:.6g}, lambda_2 = {ds.lambda_2:.6g}, max stable step "
         f"2/lambda_max = {ds.max_step:.6g}",
-        f"alpha = {p['alpha']:g}: {'stable' if ds.stable else 'UNSTABLE'}, consensus rate "
+        f"step h = {p['step']:g}: {_VERDICT[ds.stable]}, consensus rate "
         f"{ds.consensus_rate:.6g} per step",
     ]
 

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from .._deprecation import UNSET, renamed_kwargs
 from .._validation import SUPPORTED_DTYPES, check_choice, check_int, check_real
 from ..errors import DeviceError, ParameterError, UnknownChoiceError
 from ..graph.datasets import GRAPH_NAMES, named_graph, read_edge_list
@@ -371,14 +372,15 @@ def diffusion_study(
     *,
     graph: str = "karate",
     nodes: int = 20,
-    alpha: float = 1.0,
+    step: float = 1.0,
     normalization: str | None = "sym",
-    steps: int = 30,
+    simulate: int = 30,
     seed: int = 0,
+    **deprecated: object,
 ) -> Study:
-    r"""Stability and consensus rate of :math:`x \mapsto (I - \alpha L)x` on a graph.
+    r"""Stability and consensus rate of :math:`x \mapsto (I - h L)x` on a graph.
 
-    .. math:: \text{stable} \iff 0 < \alpha \le 2 / \lambda_{\max}
+    .. math:: \text{stable} \iff 0 < h \le 2 / \lambda_{\max}
 
     (see :func:`~manifres.stability.diffusion_stability`).
 
@@ -390,12 +392,12 @@ def diffusion_study(
     nodes : int
         Node count of a named graph (``grid``: a :math:`k \times k` grid,
         :math:`k = \lfloor\sqrt{\text{nodes}}\rfloor`).
-    alpha : float
-        The step size under test (positive).
+    step : float
+        The step :math:`h` under test (positive; deprecated keyword: ``alpha``).
     normalization : {None, "sym", "rw"}
         Laplacian normalization (``None``: :math:`L = D - A`).
-    steps : int
-        Simulated diffusion steps (0: none).
+    simulate : int
+        Simulated diffusion steps (0: none; deprecated keyword: ``steps``).
     seed : int
         Seed of the simulation's start.
 
@@ -415,15 +417,18 @@ def diffusion_study(
 
     Examples
     --------
-    >>> s = diffusion_study(graph="cycle", nodes=6, alpha=0.5, normalization=None, steps=0)
+    >>> s = diffusion_study(graph="cycle", nodes=6, step=0.5, normalization=None, simulate=0)
     >>> s.results["stability"].stable, round(s.results["stability"].max_step, 6)
     (True, 0.5)
     """
     owner = "diffusion_study"
+    if deprecated:
+        new = renamed_kwargs(owner, deprecated, {"alpha": ("step", UNSET), "steps": ("simulate", UNSET)})
+        step, simulate = new.get("step", step), new.get("simulate", simulate)
     check_int(seed, "seed", owner, minimum=0, maximum=MAX_SEED)
     nodes = _count(nodes, "nodes", owner)
-    alpha = _step(alpha, "alpha", owner, positive=True)
-    steps = _count(steps, "steps", owner, minimum=0)
+    step = _step(step, "step", owner, positive=True)
+    simulate = _count(simulate, "simulate", owner, minimum=0)
     if not isinstance(graph, str):
         raise ParameterError(f"{owner}: graph must be a name or a path, got {type(graph).__name__}")
     if graph in GRAPH_NAMES:
@@ -443,20 +448,20 @@ def diffusion_study(
         )
     ds = diffusion_stability(
         g.edge_index,
-        alpha,
+        step,
         normalization,
         edge_weight=g.edge_weight,
         num_nodes=g.num_nodes,
-        steps=steps,
+        simulate=simulate,
         seed=seed,
     )
     params = dict(
         graph=graph,
         graph_name=g.name,
         nodes=g.num_nodes,
-        alpha=alpha,
+        step=step,
         normalization=normalization,
-        steps=steps,
+        simulate=simulate,
         seed=seed,
     )
 

@@ -18,7 +18,7 @@ first use). Ready-made studies built on them (the ``manifres study`` command) li
 * :func:`weyl_band`: the band :math:`[1 - e, 1 + e]` against the measured singular values.
 * :func:`depth_profile`, :func:`lyapunov_exponents`: a stack layer by layer.
 * :func:`scale_sweep`, :func:`compare_plain_residual`: the residual scale and the depth.
-* :func:`diffusion_stability`: the graph step :math:`I - \alpha L`.
+* :func:`diffusion_stability`: the graph step :math:`I - h L`.
 * :func:`gain_margin`: the feedback gains :math:`k` with :math:`\rho(J - kBK) < 1`.
 * :func:`patch_interaction`, :func:`patch_stack`: patches :math:`x \leftarrow x + p_i(x)`
   split into first order and interaction.

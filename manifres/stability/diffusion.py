@@ -1,4 +1,4 @@
-"""Stability of graph diffusion steps ``x <- (I - alpha L) x``, from the graph module's spectra.
+"""Stability of graph diffusion steps ``x <- (I - h L) x``, from the graph module's spectra.
 
 The computation is :func:`manifres.graph.stability_certificate`'s (one resolved graph, one
 spectrum, one stability test); this module adds the whole spectrum of small graphs and a
@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .._deprecation import UNSET, renamed_kwargs
 from .._validation import check_int, check_real
 from .results import DiffusionStability
 
@@ -31,30 +32,31 @@ def __getattr__(name: str) -> Any:
 
 def diffusion_stability(
     edge_index: Tensor,
-    alpha: float,
+    step: float = UNSET,
     normalization: str | None = None,
     *,
     edge_weight: Tensor | None = None,
     num_nodes: int | None = None,
     symmetrize: bool = False,
-    steps: int = 0,
+    simulate: int = 0,
     seed: int = 0,
+    **deprecated: object,
 ) -> DiffusionStability:
-    r"""Is the diffusion step :math:`x \mapsto (I - \alpha L)x` stable on this graph, and how
-    fast does it reach consensus?
+    r"""Is the diffusion step :math:`x \mapsto (I - h L)x` stable on this graph, and how fast
+    does it reach consensus?
 
-    .. math:: \text{stable} \iff 0 < \alpha \le \frac{2}{\lambda_{\max}}, \qquad
-              \rho = \max\big(|1 - \alpha\lambda_2|,\ |1 - \alpha\lambda_{\max}|\big)
+    .. math:: \text{stable} \iff 0 < h \le \frac{2}{\lambda_{\max}}, \qquad
+              \rho = \max\big(|1 - h\lambda_2|,\ |1 - h\lambda_{\max}|\big)
 
-    (the eigenvalues :math:`1 - \alpha\lambda_i` of the step stay in :math:`[-1, 1]`; the
+    (the eigenvalues :math:`1 - h\lambda_i` of the step stay in :math:`[-1, 1]`; the
     disagreement shrinks like :math:`\rho^k`).
 
     Parameters
     ----------
     edge_index : Tensor, shape (2, E), integer
         An undirected graph (both directions listed), as in :mod:`manifres.graph`.
-    alpha : float
-        The step size under test.
+    step : float
+        The step :math:`h` under test (deprecated keyword: ``alpha``).
     normalization : {None, "sym", "rw"}
         Laplacian normalization (``None``: :math:`L = D - A`).
     edge_weight : Tensor, shape (E,), optional
@@ -63,10 +65,11 @@ def diffusion_stability(
         Node count (default: ``max(edge_index) + 1``).
     symmetrize : bool
         Use :math:`(A + A^T)/2` for a directed edge list.
-    steps : int
-        If positive, also run ``steps`` diffusion steps from a random (seeded) start and record
+    simulate : int
+        If positive, also run that many diffusion steps from a random (seeded) start and record
         the decay :math:`\|L x_k\| / \|L x_0\|`, which :math:`\rho^k` bounds for symmetric
-        Laplacians (:math:`L x_k = (I - \alpha L)^k L x_0` has no consensus component).
+        Laplacians (:math:`L x_k = (I - h L)^k L x_0` has no consensus component). (Deprecated
+        keyword: ``steps``.)
     seed : int
         Seed of the start of the simulation.
 
@@ -90,9 +93,9 @@ def diffusion_stability(
     One call of :func:`manifres.graph.stability_certificate`'s implementation (float64;
     dense eigensolver up to :data:`SPECTRUM_LIMIT` nodes, Lanczos above): the graph is
     resolved and validated once and its spectrum computed once. ``stable`` allows a relative
-    slack :data:`STEP_RTOL` on :math:`\alpha\lambda_{\max} \le 2`.
+    slack :data:`STEP_RTOL` on :math:`h\lambda_{\max} \le 2`.
     For ``"sym"`` and ``"rw"``, :math:`\lambda_{\max} \le 2` (equality for a bipartite
-    component), so every :math:`\alpha \le 1` is stable.
+    component), so every :math:`h \le 1` is stable.
 
     Examples
     --------
@@ -108,8 +111,15 @@ def diffusion_stability(
     from ..graph.laplacian import _normalize
     from ..graph.spectral import DENSE_MAX, _certify, _spectrum
 
-    a = check_real(alpha, "alpha", "diffusion_stability")
-    steps = check_int(steps, "steps", "diffusion_stability", minimum=0)
+    if deprecated:
+        new = renamed_kwargs(
+            "diffusion_stability", deprecated, {"alpha": ("step", step), "steps": ("simulate", UNSET)}
+        )
+        step, simulate = new.get("step", step), new.get("simulate", simulate)
+    if step is UNSET:
+        raise TypeError("diffusion_stability() missing the step under test (second argument)")
+    a = check_real(step, "step", "diffusion_stability")
+    steps = check_int(simulate, "simulate", "diffusion_stability", minimum=0)
     s = _spectrum(edge_index, edge_weight, num_nodes, normalization, symmetrize=symmetrize)
     n = s.n
     cert = _certify(a, s, fiedler=n >= 2)
@@ -133,7 +143,7 @@ def diffusion_stability(
         num_nodes=n,
         num_edges=int((row < col).sum()),
         normalization=normalization,
-        alpha=cert.step,
+        step=cert.step,
         lambda_max=cert.lambda_max,
         lambda_2=math.nan if cert.lambda_2 is None else cert.lambda_2,
         max_step=cert.max_step,

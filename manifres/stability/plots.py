@@ -287,7 +287,7 @@ def plot_depth_profile(
 
 
 def plot_scale_sweep(sweep: ScaleSweep, title: str | None = None) -> Figure:
-    r"""Three panels against the residual scale ``a`` (log axis).
+    r"""Three panels against the step ``h`` (the residual scale; log axis).
 
     (a) :math:`\max_l\|J_l - I\|_2` and :math:`\max_l\rho(J_l)` with the lines 1;
     (b) end-to-end :math:`\log\sigma_{\max}` and :math:`\log\sigma_{\min}` with the bound
@@ -311,7 +311,7 @@ def plot_scale_sweep(sweep: ScaleSweep, title: str | None = None) -> Figure:
     ax.axhline(1, color=_GREY, ls="--", lw=1)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("residual scale a")
+    ax.set_xlabel("step h (residual scale)")
     ax.set_title("(a) per-layer Jacobians")
     ax.legend(fontsize=8)
 
@@ -327,7 +327,7 @@ def plot_scale_sweep(sweep: ScaleSweep, title: str | None = None) -> Figure:
     )
     bx.axhline(0, color=_GREY, lw=0.5)
     bx.set_xscale("log")
-    bx.set_xlabel("residual scale a")
+    bx.set_xlabel("step h (residual scale)")
     bx.set_ylabel("natural log")
     bx.set_title("(b) end-to-end growth")
     bx.legend(fontsize=8)
@@ -337,7 +337,7 @@ def plot_scale_sweep(sweep: ScaleSweep, title: str | None = None) -> Figure:
     cx.axhline(0, color=_GREY, lw=0.5)
     cx.set_ylim(-1.05, 1.05)
     cx.set_xscale("log")
-    cx.set_xlabel("residual scale a")
+    cx.set_xlabel("step h (residual scale)")
     cx.set_title("(c) do consecutive layers fight?")
     cx.legend(fontsize=8)
     if title:
@@ -383,13 +383,13 @@ def plot_plain_vs_residual(cmp: PlainResidualComparison, title: str | None = Non
 
 
 def plot_diffusion(ds: DiffusionStability, title: str | None = None) -> Figure:
-    r"""Stability of :math:`I - \alpha L` on a graph.
+    r"""Stability of :math:`I - h L` on a graph.
 
-    Left: the multipliers :math:`1 - \alpha\lambda_i` (from the spectrum when known, else from
+    Left: the multipliers :math:`1 - h\lambda_i` (from the spectrum when known, else from
     :math:`\lambda_2` and :math:`\lambda_{\max}`) against :math:`\lambda_i`, with the stable
     band :math:`[-1, 1]`. Middle: the consensus rate
     :math:`\max(|1 - s\lambda_2|, |1 - s\lambda_{\max}|)` against the step ``s``, with
-    :math:`\alpha` and :math:`2/\lambda_{\max}` marked. Right (after a simulation): the decay
+    :math:`h` and :math:`2/\lambda_{\max}` marked. Right (after a simulation): the decay
     :math:`\|L x_k\| / \|L x_0\|` against :math:`\rho^k`.
 
     Parameters
@@ -410,19 +410,20 @@ def plot_diffusion(ds: DiffusionStability, title: str | None = None) -> Figure:
         else torch.tensor([0.0, ds.lambda_2, ds.lambda_max], dtype=torch.float64)
     )
     lam = lam[torch.isfinite(lam)]
-    mult = 1 - ds.alpha * lam
+    mult = 1 - ds.step * lam
     ax.axhspan(-1, 1, color=_GREEN, alpha=0.1, label="stable band [-1, 1]")
     ok = mult.abs() <= 1 + 1e-12
-    ax.scatter(_np(lam[ok]), _np(mult[ok]), color=_BLUE, s=14, label=r"$1 - \alpha\lambda_i$")
+    ax.scatter(_np(lam[ok]), _np(mult[ok]), color=_BLUE, s=14, label=r"$1 - h\lambda_i$")
     if bool((~ok).any()):
         ax.scatter(_np(lam[~ok]), _np(mult[~ok]), color=_RED, s=20, label="unstable modes")
     ax.axhline(0, color=_GREY, lw=0.5)
     ax.set_xlabel(r"Laplacian eigenvalue $\lambda_i$")
     ax.set_ylabel("multiplier of the step")
-    ax.set_title(rf"(a) $\alpha = {ds.alpha:g}$: " + ("stable" if ds.stable else "UNSTABLE"))
+    verdict = {True: "stable", False: "UNSTABLE", None: "undecided"}[ds.stable]
+    ax.set_title(rf"(a) $h = {ds.step:g}$: " + verdict)
     ax.legend(fontsize=8)
 
-    top = max(1.5 * ds.max_step, 1.2 * ds.alpha) if math.isfinite(ds.max_step) else 2 * ds.alpha
+    top = max(1.5 * ds.max_step, 1.2 * ds.step) if math.isfinite(ds.max_step) else 2 * ds.step
     s = torch.linspace(0, top, 400, dtype=torch.float64)
     l2 = ds.lambda_2 if math.isfinite(ds.lambda_2) else 0.0
     rate = torch.maximum((1 - s * l2).abs(), (1 - s * ds.lambda_max).abs())
@@ -430,8 +431,8 @@ def plot_diffusion(ds: DiffusionStability, title: str | None = None) -> Figure:
     bx.axhline(1, color=_GREY, ls="--", lw=1)
     if math.isfinite(ds.max_step):
         bx.axvline(ds.max_step, color=_RED, ls="--", lw=1, label=rf"$2/\lambda_{{\max}} = {ds.max_step:.3g}$")
-    bx.axvline(ds.alpha, color=_ORANGE, lw=1.5, label=rf"$\alpha = {ds.alpha:g}$")
-    bx.scatter([ds.alpha], [ds.consensus_rate], color=_ORANGE, zorder=3)
+    bx.axvline(ds.step, color=_ORANGE, lw=1.5, label=rf"$h = {ds.step:g}$")
+    bx.scatter([ds.step], [ds.consensus_rate], color=_ORANGE, zorder=3)
     bx.set_xlabel("step s")
     bx.set_ylabel(r"$\max(|1 - s\lambda_2|, |1 - s\lambda_{\max}|)$")
     bx.set_title(rf"(b) $\lambda_2 = {l2:.3g}$, $\lambda_{{\max}} = {ds.lambda_max:.3g}$")

@@ -403,17 +403,19 @@ class DiffusionStability(_Record):
         Number of undirected edges (stored directions / 2).
     normalization : str or None
         Laplacian normalization (``None``: combinatorial, ``"sym"``, ``"rw"``).
-    alpha : float
-        The step under test.
+    step : float
+        The step :math:`h` under test (deprecated alias: ``alpha``).
     lambda_max, lambda_2 : float
         Largest and second-smallest Laplacian eigenvalues.
     max_step : float
-        :math:`2 / \lambda_{\max}`: steps below it keep :math:`|1 - \alpha\lambda| \le 1`.
+        :math:`2 / \lambda_{\max}`: steps below it keep :math:`|1 - h\lambda| \le 1`.
     consensus_rate : float
-        :math:`\max_{\lambda \ne 0} |1 - \alpha \lambda|`: per-step contraction of the
+        :math:`\max_{\lambda \ne 0} |1 - h \lambda|`: per-step contraction of the
         disagreement (``>= 1``: no consensus).
-    stable : bool
-        Whether :math:`\alpha \lambda_{\max} \le 2`.
+    stable : bool or None
+        The certificate's verdict on :math:`h \lambda_{\max} \le 2`: ``True`` or ``False``
+        when proven by bounds that hold, ``None`` when they cannot decide (see
+        :class:`manifres.graph.DiffusionCertificate`).
     eigenvalues : Tensor or None, shape (N,)
         The whole Laplacian spectrum (ascending) for graphs small enough for a dense
         eigen-decomposition, else ``None``.
@@ -425,14 +427,20 @@ class DiffusionStability(_Record):
     num_nodes: int
     num_edges: int
     normalization: str | None
-    alpha: float
+    step: float
     lambda_max: float
     lambda_2: float
     max_step: float
     consensus_rate: float
-    stable: bool
+    stable: bool | None
     eigenvalues: Tensor | None
     decay: Tensor | None
+
+    @property
+    def alpha(self) -> float:
+        """Deprecated alias of :attr:`step`."""
+        warn_renamed("DiffusionStability", "alpha", "step")
+        return self.step
 
 
 @dataclass(frozen=True, eq=False)

@@ -67,7 +67,7 @@ def test_study_payload_contents(tmp_path):
                 "6",
                 "--normalization",
                 "none",
-                "--alpha",
+                "--step",
                 "0.6",
                 "--out",
                 str(out),
@@ -90,7 +90,7 @@ def test_diffusion_from_an_edge_list_file(tmp_path):
                 "diffusion",
                 "--graph",
                 str(f),
-                "--alpha",
+                "--step",
                 "0.25",
                 "--normalization",
                 "none",
@@ -187,7 +187,7 @@ def test_plain_vs_residual_nan_step_writes_no_json_of_nulls(tmp_path, capsys):
         (["study", "depth", "--depth", "50000", "--width", "512"], "numbers at once"),
         (["study", "weyl", "--samples", "0"], "samples"),
         (["study", "weyl", "--max-norm", "0"], "max_norm"),
-        (["study", "diffusion", "--alpha", "-0.5"], "alpha"),
+        (["study", "diffusion", "--step", "-0.5"], "step"),
         (["study", "diffusion", "--nodes", "0"], "nodes"),
         (["study", "diffusion", "--graph", "complete", "--nodes", "100000"], "edges"),
         (["study", "plain-vs-residual", "--depths", "10,0"], "each depth"),
@@ -273,7 +273,7 @@ def test_parser_defaults_equal_every_studys_signature():
     for name, fn in studies.STUDIES.items():
         args = vars(parser.parse_args(["study", name]))
         for param in inspect.signature(fn).parameters.values():
-            if param.name == "progress":
+            if param.name == "progress" or param.kind is inspect.Parameter.VAR_KEYWORD:
                 continue
             expected = param.default
             if isinstance(expected, torch.dtype):
@@ -304,7 +304,11 @@ def test_normalization_choices_match_the_graph_module():
 def test_every_study_has_help_and_a_summary():
     assert set(cli._TEXT) == set(studies.STUDIES) == set(cli.SUMMARIES)
     for name, fn in studies.STUDIES.items():
-        own = [p for p in inspect.signature(fn).parameters if p not in cli._RUNTIME]
+        own = [
+            name
+            for name, p in inspect.signature(fn).parameters.items()
+            if name not in cli._RUNTIME and p.kind is not inspect.Parameter.VAR_KEYWORD
+        ]
         assert sorted(own) == sorted(cli._TEXT[name].options), name
 
 
@@ -401,3 +405,20 @@ def test_cuda_study_runs(tmp_path):
     assert (
         main(["study", "depth", *TINY["depth"], "--device", "cuda", "--out", str(tmp_path), "--no-plot"]) == 0
     )
+
+
+def test_diffusion_former_option_spellings_still_work(tmp_path, capsys):
+    out = tmp_path / "o"
+    args = ["study", "diffusion", "--graph", "cycle", "--nodes", "6", "--normalization", "none"]
+    assert main([*args, "--alpha", "0.25", "--steps", "3", "--out", str(out), "--no-plot"]) == 0
+    err = capsys.readouterr().err
+    assert "--alpha is deprecated; use --step" in err and "--steps is deprecated; use --simulate" in err
+    payload = json.loads((out / "diffusion.json").read_text())
+    assert payload["params"]["step"] == 0.25 and payload["params"]["simulate"] == 3
+    assert payload["results"]["stability"]["step"] == 0.25
+
+
+def test_an_undecided_certificate_is_not_called_unstable():
+    from manifres.cli import _VERDICT
+
+    assert _VERDICT[None].startswith("undecided") and _VERDICT[False] == "UNSTABLE"

@@ -25,7 +25,7 @@ from manifres.experiments.studies import (
 TINY = {
     "depth": dict(width=3, depth=2, batch=2),
     "weyl": dict(width=3, samples=4),
-    "diffusion": dict(graph="cycle", nodes=5, steps=2),
+    "diffusion": dict(graph="cycle", nodes=5, simulate=2),
     "plain-vs-residual": dict(depths=(2, 3), width=3, batch=2),
     "scale": dict(width=3, depth=2, num_steps=2, batch=2),
 }
@@ -42,7 +42,7 @@ def _one_thread():
 def test_registry_names_and_functions():
     assert list(STUDIES) == ["depth", "weyl", "diffusion", "plain-vs-residual", "scale"]
     for fn in STUDIES.values():
-        params = inspect.signature(fn).parameters.values()
+        params = [p for p in inspect.signature(fn).parameters.values() if p.kind is not p.VAR_KEYWORD]
         assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params)
         assert all(p.default is not inspect.Parameter.empty for p in params)
 
@@ -120,9 +120,9 @@ def test_dtype_and_device_are_torch_objects():
         ("weyl", dict(max_norm=math.nan)),
         ("weyl", dict(samples=0)),
         ("weyl", dict(samples=10**6, width=64)),
-        ("diffusion", dict(alpha=math.nan)),
-        ("diffusion", dict(alpha=0.0)),
-        ("diffusion", dict(steps=-1)),
+        ("diffusion", dict(step=math.nan)),
+        ("diffusion", dict(step=0.0)),
+        ("diffusion", dict(simulate=-1)),
         ("diffusion", dict(nodes=0)),
         ("diffusion", dict(graph="complete", nodes=100_000)),
         ("plain-vs-residual", dict(step=math.nan)),

@@ -58,15 +58,15 @@ def test_stability_threshold_just_below_and_above():
 
 def test_sym_bipartite_attains_two_and_decay_follows_the_rate():
     g = named_graph("bipartite", 6)
-    ds = diffusion_stability(g.edge_index, 1.0, "sym", steps=12)
+    ds = diffusion_stability(g.edge_index, 1.0, "sym", simulate=12)
     assert ds.lambda_max == pytest.approx(2.0, abs=1e-12)
-    assert ds.stable  # alpha * lambda_max = 2 exactly: the boundary counts as stable
+    assert ds.stable  # h * lambda_max = 2 exactly: the boundary counts as stable
     g = named_graph("karate")
-    ds = diffusion_stability(g.edge_index, 0.8, "sym", steps=25)
+    ds = diffusion_stability(g.edge_index, 0.8, "sym", simulate=25)
     k = torch.arange(26, dtype=torch.float64)
     assert ds.decay.shape == (26,) and float(ds.decay[0]) == pytest.approx(1.0)
     assert (ds.decay <= ds.consensus_rate**k * (1 + 1e-9)).all()
-    bad = diffusion_stability(g.edge_index, 1.5, "sym", steps=25)
+    bad = diffusion_stability(g.edge_index, 1.5, "sym", simulate=25)
     assert not bad.stable and float(bad.decay[-1]) > 1
 
 
@@ -97,3 +97,15 @@ def test_disconnected_graph_has_no_consensus():
 def test_bad_graph_raises_graph_error():
     with pytest.raises(GraphError):
         diffusion_stability(torch.tensor([[0, 1], [1, 2]]), 0.5, "sym")  # directed
+
+
+def test_deprecated_alpha_and_steps_keywords():
+    ring = torch.tensor([[0, 1, 2, 3, 1, 2, 3, 0], [1, 2, 3, 0, 0, 1, 2, 3]])
+    with pytest.warns(DeprecationWarning, match="alpha"):
+        ds = diffusion_stability(ring, alpha=0.25)
+    assert ds.step == 0.25
+    with pytest.warns(DeprecationWarning, match="steps"):
+        ds = diffusion_stability(ring, 0.25, steps=3)
+    assert ds.decay.shape == (4,)
+    with pytest.warns(DeprecationWarning, match="alpha"):
+        assert ds.alpha == 0.25

@@ -39,7 +39,7 @@ def test_every_plot_returns_a_figure(tmp_path):
         "scale": plots.plot_scale_sweep(scale_sweep(stack, x, [0.1, 1.0])),
         "pvr": plots.plot_plain_vs_residual(compare_plain_residual((1, 3), width=3, batch=2)),
         "diffusion": plots.plot_diffusion(
-            diffusion_stability(named_graph("path", 5).edge_index, 1.5, None, steps=3)
+            diffusion_stability(named_graph("path", 5).edge_index, 1.5, None, simulate=3)
         ),
         "gain": plots.plot_gain_margin(
             gain_margin(

@@ -121,7 +121,7 @@ ax.legend(fontsize=8)
 # them. Here the random graph at 1.05 times its limit: the top of the spectrum leaves the
 # stable band.
 
-ds = diffusion_stability(ei, 1.05 * runs["random G(80, 0.08)", "limit"], num_nodes=n, steps=40)
+ds = diffusion_stability(ei, 1.05 * runs["random G(80, 0.08)", "limit"], num_nodes=n, simulate=40)
 # plot_diffusion builds its Figure without pyplot: save it with fig2.savefig(path)
 fig2 = plot_diffusion(ds, title="random graph, 1.05 x the step limit")
 
