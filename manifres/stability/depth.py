@@ -155,8 +155,9 @@ def depth_profile(
         Input batch.
     loss_fn : callable, optional
         ``output -> scalar loss``. Default: :math:`L = \langle g, h_L\rangle / B` with a fixed
-        standard normal ``g`` (seeded), so that :math:`\partial L / \partial h_L = g / B` and
-        the gradients measure pure backward propagation.
+        standard normal ``g`` (seeded) and ``B`` the number of samples (1 for a state that is
+        the whole input), so that :math:`\partial L / \partial h_L = g / B` and the gradients
+        measure pure backward propagation.
     spectra : bool
         Compute each layer's dense Jacobian (per sample, at most ``dense_limit`` ambient
         coordinates) for the residual norms, spectral radii, the product bound and the
@@ -256,7 +257,7 @@ def depth_profile(
     with torch.enable_grad():
         if loss_fn is None:
             g = _seeded(tuple(y.shape), x, seed)
-            loss = (g * y).sum() / max(1, y.shape[0] if y.dim() > 1 else 1)
+            loss = (g * y).sum() / max(1, math.prod(stack.batch))
         else:
             loss = loss_fn(y)
         (dy,) = torch.autograd.grad(loss, y, allow_unused=True)
