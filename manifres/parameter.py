@@ -33,7 +33,7 @@ class ManifoldParameter(nn.Parameter):
 
     Parameters
     ----------
-    data : Tensor, shape (..., *manifold.point_shape)
+    data : Tensor, shape ``(..., *manifold.point_shape)``
         The point(s), float32 or float64. The parameter shares its storage (as
         ``nn.Parameter`` does); a parameter or tensor subclass is read through ``detach()``.
     manifold : Manifold

@@ -14,20 +14,20 @@ Argument mapping
 ----------------
 Both libraries put the base point first, so the bridge renames and reshapes only:
 
-=====================================  ================================================
-geoopt (``m = to_geoopt(M)``)          manifres
-=====================================  ================================================
-``m.projx(x)``                         ``M.proj_point(x)``
-``m.proju(x, u)``                      ``M.proj(x, u)``
-``m.egrad2rgrad(x, g)``                ``M.egrad2rgrad(x, g)``
-``m.retr(x, u)``                       ``M.retract(x, u, retraction)``
-``m.expmap(x, u)`` / ``m.logmap``      ``M.exp(x, u)`` / ``M.log(x, y)``
-``m.transp(x, y, v)``                  ``M.proj(y, v)`` (``"projection"``) or ``M.transport(x, y, v)``
-``m.inner(x, u, v=None, keepdim=)``    ``M.inner(x, u, v)`` (one value per point; ``keepdim``
-                                       keeps ``M.ndim`` singleton axes)
-``m.norm``, ``m.dist(x, y, keepdim=)`` ``M.norm``, ``M.dist``
-``m.random(*batch, *point_shape)``     ``M.random(*batch)`` (as a ``geoopt.ManifoldTensor``)
-=====================================  ================================================
+========================================  ================================================
+geoopt (``m = to_geoopt(M)``)             manifres
+========================================  ================================================
+``m.projx(x)``                            ``M.proj_point(x)``
+``m.proju(x, u)``                         ``M.proj(x, u)``
+``m.egrad2rgrad(x, g)``                   ``M.egrad2rgrad(x, g)``
+``m.retr(x, u)``                          ``M.retract(x, u, retraction)``
+``m.expmap(x, u)`` / ``m.logmap``         ``M.exp(x, u)`` / ``M.log(x, y)``
+``m.transp(x, y, v)``                     ``M.proj(y, v)`` (``"projection"``) or ``M.transport(x, y, v)``
+``m.inner(x, u, v=None, keepdim=)``       ``M.inner(x, u, v)`` (one value per point; ``keepdim``
+                                          keeps ``M.ndim`` singleton axes)
+``m.norm``, ``m.dist(x, y, keepdim=)``    ``M.norm``, ``M.dist``
+``m.random(*batch, *point_shape)``        ``M.random(*batch)`` (as a ``geoopt.ManifoldTensor``)
+========================================  ================================================
 
 ``component_inner`` is ``inner(..., keepdim=True)``, so geoopt's ``RiemannianAdam`` keeps one
 second moment per point, as manifres' does. Differences that remain: geoopt's SGD starts its
