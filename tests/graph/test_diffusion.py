@@ -576,7 +576,8 @@ def test_depth_profile_of_a_bound_stack_gives_autograd_step_gradients():
         h = layer.forward_with_step(h, p)
     gen = torch.Generator().manual_seed(0)
     g = torch.randn(h.shape, dtype=x.dtype, generator=gen)
-    ref = torch.autograd.grad((g * h).sum() / h.shape[0], params)
+    # a bound stack's state is the whole feature matrix: one sample, so the loss is not averaged
+    ref = torch.autograd.grad((g * h).sum(), params)
     got = torch.as_tensor(prof.step_grads, dtype=torch.float64)
     torch.testing.assert_close(got, torch.stack(ref), rtol=1e-10, atol=1e-12)
 
