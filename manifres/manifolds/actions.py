@@ -155,43 +155,63 @@ class SphereSubspace(LieGroupAction):
     def __init__(self, x: Tensor, size: int) -> None:
         nrm = torch.sqrt((x * x).sum(-1, keepdim=True))
         self.size = size
-        self._qt = (x / nrm).unsqueeze(-2)  # Q^T, shape (..., m, n+1): rows are the columns of Q
+        self._m = 1
+        # Q^T, shape (..., m, n+1): rows are the columns of Q. Without autograd the rows are
+        # written into one preallocated (..., size, n+1) buffer; with it, concatenated.
+        self._inplace = not torch.is_grad_enabled()
+        if self._inplace:
+            self._qt = x.new_zeros((*x.shape[:-1], size, x.shape[-1]))
+            self._qt[..., 0, :] = x / nrm
+        else:
+            self._qt = (x / nrm).unsqueeze(-2)
         self.origin = torch.cat([nrm, nrm.new_zeros((*nrm.shape[:-1], size - 1))], -1)
 
     @property
     def rank(self) -> int:
         """The number ``m`` of basis columns so far."""
-        return self._qt.shape[-2]
+        return self._m
+
+    def _rows(self) -> Tensor:
+        return self._qt[..., : self._m, :]
 
     def basis(self) -> Tensor:
         """The orthonormal basis :math:`Q`, shape ``(..., n+1, m)``."""
-        return self._qt.mT
+        return self._rows().mT
 
-    def _coords(self, v: Tensor) -> Tensor:  # Q^T v, (..., m); elementwise beats bmm for small m
-        return (self._qt * v.unsqueeze(-2)).sum(-1)
+    @staticmethod
+    def _coords(qt: Tensor, v: Tensor) -> Tensor:  # Q^T v, (..., m): (1 x n+1) @ (n+1 x m)
+        return (v.unsqueeze(-2) @ qt.mT).squeeze(-2)
 
-    def _span(self, d: Tensor) -> Tensor:  # Q d, (..., n+1)
-        return (d.unsqueeze(-1) * self._qt).sum(-2)
+    @staticmethod
+    def _span(qt: Tensor, d: Tensor) -> Tensor:  # Q d, (..., n+1): (1 x m) @ (m x n+1)
+        return (d.unsqueeze(-2) @ qt).squeeze(-2)
 
     def ambient(self, c: Tensor) -> Tensor:
         """The point :math:`Q c`, shape ``(..., n+1)``, from coordinates ``(..., size)``."""
-        return self._span(c[..., : self.rank])
+        return self._span(self._rows(), c[..., : self._m])
 
     def algebra(self, c: Tensor, v: Tensor) -> Tensor:
         r"""Core :math:`K = d c^T - c d^T` of :math:`\xi(y, v) = v y^T - y v^T`, ``y = Q c``,
         after adding the part of ``v`` (shape ``(..., n+1)``) outside :math:`\mathcal{K}` to the
         basis (:math:`v = Q d` afterwards). Shape ``(..., size, size)``."""
-        m = self.rank
+        m = self._m
         if m >= self.size:
             raise RuntimeError(f"SphereSubspace: more than {self.size - 1} algebra() calls")
-        d = self._coords(v)
-        r = v - self._span(d)
-        d2 = self._coords(r)  # second pass: orthogonal to rounding
-        r = r - self._span(d2)
+        qt = self._rows()
+        d = self._coords(qt, v)
+        r = v - self._span(qt, d)
+        d2 = self._coords(qt, r)  # second pass: orthogonal to rounding
+        r = r - self._span(qt, d2)
         q = _normalize(r)
         batch = torch.broadcast_shapes(self._qt.shape[:-2], q.shape[:-1])
         n1 = q.shape[-1]
-        self._qt = torch.cat([self._qt.expand(*batch, m, n1), q.unsqueeze(-2).expand(*batch, 1, n1)], -2)
+        if self._inplace:
+            if batch != self._qt.shape[:-2]:
+                self._qt = self._qt.expand(*batch, self.size, n1).clone()
+            self._qt[..., m, :] = q
+        else:
+            self._qt = torch.cat([self._qt.expand(*batch, m, n1), q.unsqueeze(-2).expand(*batch, 1, n1)], -2)
+        self._m = m + 1
         d = torch.cat([d + d2, (q * r).sum(-1, keepdim=True)], -1)
         d = torch.cat([d, d.new_zeros((*d.shape[:-1], self.size - m - 1))], -1)
         d, c = torch.broadcast_tensors(d, c)
