@@ -428,8 +428,9 @@ def markdown(rows: list[Row]) -> str:
         grp = [r for r in rows if r.group == group]
         seen = list(dict.fromkeys(k for r in grp for k in r.times))
         mcols = [k for k in seen if k.startswith("manifres")]
-        pcols = [k for k in seen if k not in mcols and k != ADD]
-        cols = mcols + pcols + [ADD]
+        pcols = [p for p in PEERS if p in seen] + [f"{p} compiled" for p in PEERS if f"{p} compiled" in seen]
+        other = [k for k in seen if k not in mcols and k not in pcols and k != ADD]
+        cols = mcols + pcols + other + ([ADD] if ADD in seen else [])
         head = ["row", "B", "threads"] + [f"{c} (ms)" for c in cols]
         head += ["compile s", "manifres / fastest peer", "manifres / add", "compiled / add"]
         head += ["target met", "note"]
@@ -439,7 +440,7 @@ def markdown(rows: list[Row]) -> str:
             peers = [t[p] for p in PEERS if t.get(p) is not None and t[p] == t[p]]
             best = min(peers) if peers else None
             cells = [r.label, f"{r.batch:.0e}", str(r.threads)] + [_ms(t.get(c)) for c in cols]
-            cells.append(", ".join(f"{v:.1f}" for v in r.compile_s.values()) or "-")
+            cells.append("; ".join(f"{k.split()[0]} {v:.1f}" for k, v in r.compile_s.items()) or "-")
             cells.append(_ratio(t.get("manifres"), best))
             cells.append(_ratio(t.get("manifres"), t.get(ADD)))
             cells.append(_ratio(t.get("manifres compiled"), t.get(ADD)))
