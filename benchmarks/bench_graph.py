@@ -222,8 +222,10 @@ def print_step_row(n: int, f: int, med: dict, names) -> None:
     print(f"{torch.get_num_threads():>7} {n:>9.0e} {f:>3} {cells}", flush=True)
 
 
-def bench_lambda_max(n: int, device: torch.device, scipy: bool) -> None:
+def bench_lambda_max(n: int, device: torch.device, scipy: bool) -> dict:
+    """Print and return ``{normalization: (manifres seconds, scipy seconds or nan)}`` (one call each)."""
     ei = random_graph(n, device, seed=1)
+    out = {}
     print(f"\nlambda_max on a {n:.0e}-node graph ({ei.shape[1]} entries), threads {torch.get_num_threads()}")
     for normalization in (None, "sym"):
         w = torch.ones(ei.shape[1], dtype=torch.float64, device=device)
@@ -231,6 +233,7 @@ def bench_lambda_max(n: int, device: torch.device, scipy: bool) -> None:
         lam = float(G.lambda_max(ei, w, num_nodes=n, normalization=normalization))
         t_m = time.perf_counter() - t
         line = f"  {str(normalization):>4}: manifres {t_m:7.2f} s  lambda_max {lam:.10g}"
+        t_s = float("nan")
         if scipy:
             import scipy.sparse as sp
             import scipy.sparse.linalg as sla
@@ -246,6 +249,8 @@ def bench_lambda_max(n: int, device: torch.device, scipy: bool) -> None:
                 f"  {ref:.10g}  rel diff {abs(lam - ref) / ref:.1e}"
             )
         print(line, flush=True)
+        out[str(normalization)] = (t_m, t_s)
+    return out
 
 
 def bench_spectra(n: int) -> None:
