@@ -28,6 +28,8 @@ import contextlib
 import contextvars
 from collections.abc import Iterator
 
+import torch
+
 __all__ = ["set_validation", "get_validation", "validation"]
 
 _DEFAULT = False
@@ -55,9 +57,17 @@ def set_validation(enabled: bool) -> None:
     _DEFAULT = bool(enabled)
 
 
+@torch.compiler.assume_constant_result
 def get_validation() -> bool:
     """Return whether value validation is on here: the override of the innermost
-    ``with validation(...):`` block of this thread or task, else the process-wide default."""
+    ``with validation(...):`` block of this thread or task, else the process-wide default.
+
+    Under :func:`torch.compile` the call is not traced (Dynamo cannot trace
+    :meth:`contextvars.ContextVar.get`; it would break the graph): it is marked
+    :func:`torch.compiler.assume_constant_result`, so the value in effect when a function is
+    compiled is baked into its graph (``fullgraph=True`` works). Changing the setting later
+    does not recompile: call :func:`torch._dynamo.reset` (or compile again) after switching.
+    """
     override = _OVERRIDE.get()
     return _DEFAULT if override is None else override
 

@@ -187,6 +187,26 @@ def _log_forward(R: Tensor, cut_tol: float) -> tuple[Tensor, Tensor]:
     return A, (delta <= cut_tol).sum(-1)
 
 
+def _dexp_blocks(A: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    r"""The orthonormal skew basis ``B`` (m, n, n), :math:`O = e^{\mathrm{ad}_A/2}` and
+    :math:`\Sigma = \sinh(\mathrm{ad}_A/2)/(\mathrm{ad}_A/2)` (+ a ridge), both (..., m, m), in
+    the working dtype, from one matrix exponential of ``[[ad/2, I], [0, -ad/2]]``."""
+    n = A.shape[-1]
+    wd = _work_dtype(A)
+    Aw = A.to(wd)
+    B = _skew_basis(n, wd, A.device)
+    m = B.shape[0]
+    ad = _operator(B, Aw[..., None, :, :] @ B - B @ Aw[..., None, :, :])
+    half = 0.5 * ad
+    eye = torch.eye(m, dtype=wd, device=A.device).expand(half.shape)
+    top = torch.cat([half, eye], -1)
+    bottom = torch.cat([torch.zeros_like(half), -half], -1)
+    E = torch.linalg.matrix_exp(torch.cat([top, bottom], -2))
+    O = E[..., :m, :m]
+    Sig = _sym(E[..., :m, m:]) + 64.0 * eps(wd) * eye
+    return B, O, Sig
+
+
 def _log_backward(R: Tensor, A: Tensor, G: Tensor) -> Tensor:
     r"""Gradient w.r.t. R of <G, Log(R)> along the tangent space (normal part zero).
 
@@ -195,76 +215,106 @@ def _log_backward(R: Tensor, A: Tensor, G: Tensor) -> Tensor:
     [0, 1] for a principal log, the gradient is :math:`R\,W`, :math:`\Sigma W =
     e^{-\mathrm{ad}_A/2}\operatorname{skew}(G)`. Both blocks come from one matrix exponential
     of ``[[ad/2, I], [0, -ad/2]]``; a tiny ridge keeps the solve finite at :math:`\pi`.
+    Built from differentiable torch operations, so it can itself be differentiated.
     """
-    n = R.shape[-1]
-    wd = _work_dtype(R)
-    Aw, Gw = A.to(wd), G.to(wd)
-    B = _skew_basis(n, wd, R.device)
-    m = B.shape[0]
-    ad = _operator(B, Aw[..., None, :, :] @ B - B @ Aw[..., None, :, :])
-    half = 0.5 * ad
-    eye = torch.eye(m, dtype=wd, device=R.device).expand(half.shape)
-    top = torch.cat([half, eye], -1)
-    bottom = torch.cat([torch.zeros_like(half), -half], -1)
-    E = torch.linalg.matrix_exp(torch.cat([top, bottom], -2))
-    O = E[..., :m, :m]
-    Sig = _sym(E[..., :m, m:]) + 64.0 * eps(wd) * eye
-    w = _solve(Sig, (O.mT @ _coords(B, Gw)[..., None])[..., 0])
+    B, O, Sig = _dexp_blocks(A)
+    w = _solve(Sig, (O.mT @ _coords(B, G.to(B.dtype))[..., None])[..., 0])
     W = torch.einsum("...m,mij->...ij", w, B)
     return R @ W.to(R.dtype)
 
 
+def _log_jvp(R: Tensor, A: Tensor, dR: Tensor) -> Tensor:
+    r"""Forward derivative of Log at R along dR (tangent part):
+    :math:`dA = e^{\mathrm{ad}_A/2}\,\Sigma^{-1}\operatorname{skew}(R^T dR)`, the transpose of
+    :func:`_log_backward`."""
+    B, O, Sig = _dexp_blocks(A)
+    a = (O @ _solve(Sig, _coords(B, (R.mT @ dR).to(B.dtype)))[..., None])[..., 0]
+    return torch.einsum("...m,mij->...ij", a, B).to(R.dtype)
+
+
 class _LogSO(torch.autograd.Function):
-    """Principal log on SO(n), n >= 4: eigen-decomposition forward, dexp^{-1} backward."""
+    """Principal log on SO(n), n >= 4: eigen-decomposition forward, dexp^{-1} backward and jvp.
+
+    New-style (``setup_context``) so that it composes with :mod:`torch.func` (vmap rule
+    generated); the backward is differentiable (double backward, ``hessian``)."""
+
+    generate_vmap_rule = True
 
     @staticmethod
-    def forward(ctx, R: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+    def forward(R: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
         A, count = _log_forward(R.to(_work_dtype(R)), 64.0 * eps(R.dtype))
-        A = A.to(R.dtype)
-        ctx.save_for_backward(R, A)
-        ctx.mark_non_differentiable(count)
-        return A, count
+        return A.to(R.dtype), count
 
     @staticmethod
-    def backward(ctx, gA: Tensor, _gcount: Tensor) -> Tensor:  # type: ignore[override]
+    def setup_context(ctx, inputs, output) -> None:  # type: ignore[override]
+        (R,) = inputs
+        A, count = output
+        ctx.save_for_backward(R, A)
+        ctx.save_for_forward(R, A)
+        ctx.mark_non_differentiable(count)
+
+    @staticmethod
+    def backward(ctx, gA: Tensor, _gcount: Tensor | None) -> Tensor:  # type: ignore[override]
         R, A = ctx.saved_tensors
         return _log_backward(R, A, gA)
 
+    @staticmethod
+    def jvp(ctx, dR: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+        R, A = ctx.saved_tensors
+        return _log_jvp(R, A, dR), None
+
 
 # ---------------------------------------------------------------------------------- polar
+def _polar_sylvester(Y: Tensor, R: Tensor, S: Tensor) -> Tensor:
+    r"""Skew :math:`X` with :math:`HX + XH = \operatorname{skew}(S)`, :math:`H =
+    \operatorname{sym}(R^TY)`, solved in an orthonormal basis of skew matrices."""
+    H = _sym(R.mT @ Y)
+    B = _skew_basis(Y.shape[-1], Y.dtype, Y.device)
+    Hb = H[..., None, :, :]
+    L = _operator(B, Hb @ B + B @ Hb)
+    x = _solve(L, _coords(B, S))
+    return torch.einsum("...m,mij->...ij", x, B)
+
+
 class _SpecialPolar(torch.autograd.Function):
     r"""Nearest rotation :math:`U \operatorname{diag}(1, \dots, 1, \det UV^T) V^T` (SVD forward).
 
-    Backward without singular vectors: with :math:`Y = R H` (H symmetric),
+    Derivatives without singular vectors: with :math:`Y = R H` (H symmetric),
     :math:`\partial R = R\,\Omega` where :math:`H\Omega + \Omega H = R^T\partial Y -
-    \partial Y^T R`; the gradient is :math:`2 R\,X` with :math:`HX + XH =
+    \partial Y^T R` (the jvp); the gradient is :math:`2 R\,X` with :math:`HX + XH =
     \operatorname{skew}(R^T G)`, solved in a basis of skew matrices. Finite whenever the
-    nearest rotation is unique.
+    nearest rotation is unique. New-style (``setup_context``, generated vmap rule, ``jvp``),
+    with a differentiable backward.
     """
 
+    generate_vmap_rule = True
+
     @staticmethod
-    def forward(ctx, Y: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(Y: Tensor) -> Tensor:  # type: ignore[override]
         finite = torch.isfinite(Y).all(-1).all(-1)[..., None, None]
         eye = torch.eye(Y.shape[-1], dtype=Y.dtype, device=Y.device)
         U, _, Vh = torch.linalg.svd(torch.where(finite, Y, eye))
         d = torch.linalg.det(U @ Vh)
-        flip = torch.ones_like(U[..., 0, :])
-        flip[..., -1] = torch.where(d < 0, -1.0, 1.0)
+        last = torch.where(d < 0, -1.0, 1.0).to(Y.dtype)[..., None]
+        flip = torch.cat([torch.ones_like(U[..., 0, 1:]), last], -1)
         R = (U * flip[..., None, :]) @ Vh
-        R = torch.where(finite, R, torch.full_like(R, math.nan))
-        ctx.save_for_backward(Y, R)
-        return R
+        return torch.where(finite, R, torch.full_like(R, math.nan))
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:  # type: ignore[override]
+        (Y,) = inputs
+        ctx.save_for_backward(Y, output)
+        ctx.save_for_forward(Y, output)
 
     @staticmethod
     def backward(ctx, gR: Tensor) -> Tensor:  # type: ignore[override]
         Y, R = ctx.saved_tensors
-        H = _sym(R.mT @ Y)
-        B = _skew_basis(Y.shape[-1], Y.dtype, Y.device)
-        Hb = H[..., None, :, :]
-        L = _operator(B, Hb @ B + B @ Hb)
-        x = _solve(L, _coords(B, R.mT @ gR))
-        X = torch.einsum("...m,mij->...ij", x, B)
-        return 2.0 * R @ X
+        return 2.0 * R @ _polar_sylvester(Y, R, R.mT @ gR)
+
+    @staticmethod
+    def jvp(ctx, dY: Tensor) -> Tensor:  # type: ignore[override]
+        Y, R = ctx.saved_tensors
+        return 2.0 * R @ _polar_sylvester(Y, R, R.mT @ dY)
 
 
 # ---------------------------------------------------------------------------------- manifold
