@@ -107,8 +107,12 @@ def _operator(B: Tensor, images: Tensor) -> Tensor:
 
 
 def _solve(A: Tensor, b: Tensor) -> Tensor:
-    """Solve ``A x = b`` for vectors ``b`` (..., m) without error checks (no host sync)."""
-    return torch.linalg.solve_ex(A, b[..., None], check_errors=False)[0][..., 0]
+    """Solve ``A x = b`` for vectors ``b`` (..., m) without error checks (no host sync).
+
+    Through ``inv_ex``, not ``solve_ex``: the systems here are small and well conditioned, and
+    in torch 2.13 forward-mode AD of ``solve_ex``/``solve``/``lu_solve`` under ``vmap`` gives
+    wrong values (``vmap(hessian)``, ``vmap(jacfwd)``), while that of ``inv_ex`` is right."""
+    return (torch.linalg.inv_ex(A, check_errors=False)[0] @ b[..., None])[..., 0]
 
 
 # ---------------------------------------------------------------------------------- log, n >= 4
@@ -741,7 +745,7 @@ class SpecialOrthogonal(Manifold):
             t2 = 0.5 * _fro2(W)
             C = eye + (W + 0.5 * (W @ W)) / (1.0 + 0.25 * t2)
         else:
-            C = torch.linalg.solve_ex(eye - 0.5 * W, eye + 0.5 * W, check_errors=False)[0]
+            C = torch.linalg.inv_ex(eye - 0.5 * W, check_errors=False)[0] @ (eye + 0.5 * W)
         return _orthonormalize(x @ C)
 
     def retract_qr(self, x: Tensor, v: Tensor) -> Tensor:
