@@ -17,9 +17,10 @@ manifres.errors.ParameterError: TangentResidual: step must be finite, got nan
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import torch
@@ -31,6 +32,7 @@ __all__ = [
     "SUPPORTED_DTYPES",
     "POINT_ATOL",
     "check_floating",
+    "full_precision",
     "check_real",
     "check_int",
     "check_choice",
@@ -44,6 +46,28 @@ SUPPORTED_DTYPES = (torch.float32, torch.float64)
 POINT_ATOL = {torch.float32: 2e-5, torch.float64: 1e-12}
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def full_precision(fn: F) -> F:
+    """Run ``fn`` with autocast switched off on the device of its first tensor argument.
+
+    Under ``torch.autocast`` (e.g. ``dtype=torch.bfloat16``) the matrix products inside a
+    manifold kernel would be rounded to 8 bits of mantissa, and some kernels (``lu``, ``svd``)
+    have no reduced-precision CPU version at all; the kernels therefore compute in the dtype
+    of their (float32/float64) inputs and return that dtype. Inputs that are themselves
+    float16/bfloat16 still raise :class:`~manifres.errors.DTypeError` naming the argument.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        t = next((a for a in args if isinstance(a, Tensor)), None)
+        if t is not None and torch.is_autocast_enabled(t.device.type):
+            with torch.autocast(t.device.type, enabled=False):
+                return fn(*args, **kwargs)
+        return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def check_floating(*tensors: Tensor, names: Sequence[str] | None = None) -> None:

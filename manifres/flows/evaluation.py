@@ -11,9 +11,12 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 
+import torch
 from torch import Tensor, nn
 
 from ..errors import DTypeError, ShapeError
+
+_AUTOCAST_DTYPES = (torch.float16, torch.bfloat16)
 
 __all__ = ["is_time_dependent", "evaluate_field"]
 
@@ -85,7 +88,8 @@ def evaluate_field(
     ShapeError
         If the output is not a tensor of shape ``x.shape``.
     DTypeError
-        If the output dtype differs from that of ``x``.
+        If the output dtype differs from that of ``x`` (except a float16/bfloat16 output under
+        ``torch.autocast``, which is cast to ``x.dtype``).
 
     Examples
     --------
@@ -101,6 +105,8 @@ def evaluate_field(
             f"the field {type(field).__name__} returned {got} for an input of shape "
             f"{tuple(x.shape)}; a vector field must return a tensor of the input's shape"
         )
+    if v.dtype != x.dtype and v.dtype in _AUTOCAST_DTYPES and torch.is_autocast_enabled(v.device.type):
+        v = v.to(x.dtype)  # an autocast field (bf16 matmuls): the step itself runs in x.dtype
     if v.dtype != x.dtype:
         raise DTypeError(
             f"the field {type(field).__name__} returned dtype {v.dtype} for an input of dtype "

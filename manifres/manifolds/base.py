@@ -7,6 +7,10 @@ Conventions
   ``transport(x, y, v)``, ``dist(x, y)``, ``inner(x, u, v)``.
 * Tangent vectors are ambient: they have the shape of points.
 * Manifolds are small immutable, hashable objects (not ``nn.Module``): layers hold one.
+* Under ``torch.autocast`` the public operations compute in the dtype of their (float32 or
+  float64) inputs and return it: autocast is switched off inside them (see
+  :func:`manifres._validation.full_precision`), as rounding a rotation or a unit vector to
+  bfloat16 would leave it far off the manifold.
 * Shape, dtype and device checks are always on (they read metadata only). Value checks (on the
   manifold, tangent, finite) are opt-in: ``validate=True`` at construction, or
   :func:`manifres.set_validation` / :func:`manifres.validation` globally.
@@ -23,7 +27,7 @@ from torch import Tensor
 
 from .. import _config
 from .._numerics import safe_sqrt
-from .._validation import POINT_ATOL, SUPPORTED_DTYPES, check_floating
+from .._validation import POINT_ATOL, SUPPORTED_DTYPES, check_floating, full_precision
 from ..errors import ManifoldError, ShapeError, UnknownChoiceError
 from .frames import Frame, ProjectionFrame
 
@@ -31,6 +35,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from .actions import LieGroupAction
 
 __all__ = ["Manifold", "check_manifold"]
+
+#: Public operations that run with autocast off (wrapped where a class defines them).
+_FULL_PRECISION_OPS = frozenset(
+    "proj proj_point exp log dist angle transport inner norm geodesic egrad2rgrad retract hat vee "
+    "random_tangent tangent_basis".split()
+)
 
 
 def check_manifold(manifold: object, owner: str) -> Manifold:
@@ -59,6 +69,12 @@ class Manifold(abc.ABC):
 
     def __init__(self, validate: bool | None = None) -> None:
         self._validate = validate
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        for name, fn in list(vars(cls).items()):
+            if callable(fn) and (name in _FULL_PRECISION_OPS or name.startswith("retract_")):
+                setattr(cls, name, full_precision(fn))
 
     # ------------------------------------------------------------------ identity
     @abc.abstractmethod

@@ -41,7 +41,7 @@ from torch import Tensor
 
 from .._config import get_validation
 from .._numerics import atan_over_x, rodrigues_coefficients, safe_norm
-from .._validation import POINT_ATOL, check_floating
+from .._validation import POINT_ATOL, check_floating, full_precision
 from ..errors import ManifoldError, ShapeError
 
 __all__ = ["hat", "vee", "exp", "log", "angle", "to_quaternion", "from_quaternion"]
@@ -169,6 +169,7 @@ def _log(M: Tensor) -> Tensor:
 
 
 # ---------------------------------------------------------------------------------- public
+@full_precision
 def hat(v: Tensor) -> Tensor:
     r"""Skew-symmetric matrix of a vector, :math:`\hat v\,u = v \times u`.
 
@@ -203,6 +204,7 @@ def hat(v: Tensor) -> Tensor:
     return _hat(v)
 
 
+@full_precision
 def vee(W: Tensor, validate: bool | None = None) -> Tensor:
     r"""Vector of the skew part of a matrix, the left inverse of :func:`hat`.
 
@@ -255,6 +257,7 @@ def vee(W: Tensor, validate: bool | None = None) -> Tensor:
     return _vee(W)
 
 
+@full_precision
 def exp(rotvec: Tensor) -> Tensor:
     r"""Rotation matrix of a rotation vector (Rodrigues' formula).
 
@@ -298,6 +301,7 @@ def exp(rotvec: Tensor) -> Tensor:
     return _exp(rotvec)
 
 
+@full_precision
 def log(R: Tensor, validate: bool | None = None) -> Tensor:
     r"""Rotation vector of a rotation matrix, of norm :math:`\le \pi`.
 
@@ -346,6 +350,7 @@ def log(R: Tensor, validate: bool | None = None) -> Tensor:
     return _log(R)
 
 
+@full_precision
 def angle(R: Tensor, validate: bool | None = None) -> Tensor:
     r"""Rotation angle :math:`\theta \in [0, \pi]` of a rotation matrix.
 
@@ -381,6 +386,7 @@ def angle(R: Tensor, validate: bool | None = None) -> Tensor:
     return _angle(R)
 
 
+@full_precision
 def to_quaternion(R: Tensor, validate: bool | None = None) -> Tensor:
     r"""Unit quaternion ``(w, x, y, z)`` (scalar first, ``w >= 0``) of a rotation matrix.
 
@@ -419,6 +425,7 @@ def to_quaternion(R: Tensor, validate: bool | None = None) -> Tensor:
     return _quaternion(R)
 
 
+@full_precision
 def from_quaternion(q: Tensor, validate: bool | None = None) -> Tensor:
     r"""Rotation matrix of a quaternion ``(w, x, y, z)`` (scalar first), normalised internally.
 

@@ -32,6 +32,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from .._validation import check_int
 from ..errors import DTypeError, ParameterError, ShapeError, UnknownChoiceError
 from ..flows.evaluation import evaluate_field, is_time_dependent
 from ..manifolds.base import Manifold
@@ -145,7 +146,7 @@ class AmbientMLPField(nn.Module):
         z = x.flatten(start_dim=x.dim() - k) if k > 1 else x
         if self.time_dependent:
             z = torch.cat([z, _time_column(x, t, x.dim() - k)], dim=-1)
-        u = self.net(z)
+        u = self.net(z).to(x.dtype)  # a no-op, except a half output under autocast
         u = u.unflatten(-1, self.manifold.point_shape) if k > 1 else u
         return self.manifold.proj(x, u)
 
@@ -209,8 +210,7 @@ class LieAlgebraField(nn.Module):
             if len(shape) != 2 or shape[0] != shape[1]:
                 raise ShapeError(f"LieAlgebraField needs square points (n, n), {n!r} has {shape}")
             n = shape[0]
-        if not isinstance(n, int) or isinstance(n, bool) or n < 2:
-            raise ParameterError(f"LieAlgebraField needs an integer n >= 2, got {n!r}")
+        n = check_int(n, "n", "LieAlgebraField", minimum=2)
         self.n = n
         self.time_dependent = bool(time_dependent)
         m = n * (n - 1) // 2
@@ -234,7 +234,7 @@ class LieAlgebraField(nn.Module):
         z = R.flatten(start_dim=-2)
         if self.time_dependent:
             z = torch.cat([z, _time_column(R, t, R.dim() - 2)], dim=-1)
-        return self._group.hat(self.net(z))
+        return self._group.hat(self.net(z).to(R.dtype))
 
     def forward(self, R: Tensor, t: float | Tensor | None = None) -> Tensor:
         return R @ self.algebra(R, t)

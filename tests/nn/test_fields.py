@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 import manifres
-from manifres.errors import DTypeError, ShapeError, UnknownChoiceError
+from manifres.errors import DTypeError, ParameterError, ShapeError, UnknownChoiceError
 from manifres.nn import (
     AmbientMLPField,
     ConstantField,
@@ -159,7 +159,7 @@ def test_lie_algebra_field_errors():
         F(torch.eye(4))
     with pytest.raises(DTypeError):
         F(torch.eye(3, dtype=torch.float64))
-    with pytest.raises(ValueError, match="n >= 2"):
+    with pytest.raises(ParameterError, match="n must be >= 2"):
         LieAlgebraField(1)
     with pytest.raises(ShapeError, match="square"):
         LieAlgebraField(manifres.Sphere(2))
