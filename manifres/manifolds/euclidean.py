@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 
 from .._numerics import safe_norm
+from .._validation import check_int
 from .actions import LieGroupAction, Translation
 from .base import Manifold
 from .frames import Frame, IdentityFrame
@@ -34,8 +35,7 @@ class Euclidean(Manifold):
     retractions = ("exp",)
 
     def __init__(self, n: int, validate: bool | None = None) -> None:
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise ValueError(f"Euclidean(n) needs an integer n >= 1, got {n!r}")
+        n = check_int(n, "n", "Euclidean", minimum=1)
         super().__init__(validate)
         self.n = n
 

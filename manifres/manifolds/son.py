@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from .._numerics import eps, rodrigues_coefficients, safe_norm, theta_over_sin
-from .._validation import check_floating
+from .._validation import check_floating, check_int
 from ..errors import CutLocusError, ManifoldError, ShapeError
 from . import so3
 from .actions import LeftMultiplication, LeftMultiplication3, LieGroupAction
@@ -384,8 +384,7 @@ class SpecialOrthogonal(Manifold):
     retractions = ("exp", "cayley", "qr", "polar")
 
     def __init__(self, n: int, validate: bool | None = None) -> None:
-        if not isinstance(n, int) or isinstance(n, bool) or n < 2:
-            raise ValueError(f"SpecialOrthogonal(n) needs an integer n >= 2, got {n!r}")
+        n = check_int(n, "n", "SpecialOrthogonal", minimum=2)
         super().__init__(validate)
         self.n = n
 

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from .._numerics import cos_sq, eps, safe_sqrt, series_threshold, sinc, theta_over_sin
+from .._validation import check_int
 from ..errors import CutLocusError, ManifoldError, UnknownChoiceError
 from ._fused import combine, dot
 from .actions import LieGroupAction, SphereRotation, SphereRotation2
@@ -26,9 +27,16 @@ def _proj_coeffs(a: Tensor, xx: Tensor, uu: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def _unit(p: Tensor, q: Tensor, a: Tensor, xx: Tensor, uu: Tensor) -> tuple[Tensor, Tensor]:
-    """Scale (p, q) so that |p x + q u| = 1."""
+    """Scale (p, q) so that |p x + q u| = 1.
+
+    NaN where |p x + q u|^2 overflows (|u| beyond about 1.8e19 in float32, 1.3e154 in
+    float64), never the zero vector. At u = 0 with |x| within rounding of 1 the factor is
+    exactly 1 (its gradient kept), so that a step of zero returns x bitwise."""
     n2 = p * p * xx + 2.0 * p * q * a + q * q * uu
     r = 1.0 / torch.sqrt(n2.clamp_min(torch.finfo(n2.dtype).tiny))
+    r = torch.where(torch.isinf(n2), torch.nan, r)
+    still = (uu == 0) & ((r - 1.0).abs() <= 4.0 * torch.finfo(r.dtype).eps)
+    r = torch.where(still, r + (1.0 - r).detach(), r)
     return p * r, q * r
 
 
@@ -67,8 +75,9 @@ class Sphere(Manifold):
     * :meth:`exp` is exact: :math:`\exp_x(v) = \cos\|v\|\,x + \operatorname{sinc}\|v\|\,v`,
       with ``sinc`` from a Taylor series below :math:`\|v\| = 0.5` (float32) or ``0.1``
       (float64). It projects ``v`` onto :math:`T_x S^n` first and renormalises the result, so
-      points stay on the sphere over long chains of steps; ``exp(x, 0)`` returns ``x``
-      unchanged whenever ``|x|`` rounds to 1.
+      points stay on the sphere over long chains of steps; ``exp(x, 0)`` (and the projective
+      retraction at 0) returns ``x`` bitwise whenever :math:`1/\|x\|` is within
+      :math:`4\varepsilon` of 1.
     * :meth:`dist` is :math:`2\operatorname{atan2}(\|x-y\|, \|x+y\|)`: exact 0 at coincident
       points, exact :math:`\pi` at antipodes, relative accuracy at tiny angles (no clamped
       ``acos``).
@@ -78,6 +87,11 @@ class Sphere(Manifold):
       fallback); with validation on it raises :class:`~manifres.errors.ManifoldError`.
     * For float32, angles of :math:`\|v\| \gtrsim 10^7` cannot be resolved (the result stays on
       the sphere but its position is rounding noise).
+      Beyond :math:`\|v\| \approx 1.8\cdot10^{19}` (float32) or :math:`1.3\cdot10^{154}`
+      (float64), where :math:`\|v\|^2` overflows, :meth:`exp` and the projective retraction
+      return NaN.
+    * :meth:`proj_point` scales by :math:`\max_i |y_i|` first: correct from the smallest
+      subnormal to the largest finite ``y``.
 
     Examples
     --------
@@ -93,8 +107,7 @@ class Sphere(Manifold):
     retractions = ("exp", "projective")
 
     def __init__(self, n: int, cut_locus: str = "raise", validate: bool | None = None) -> None:
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise ValueError(f"Sphere(n) needs an integer n >= 1, got {n!r}")
+        n = check_int(n, "n", "Sphere", minimum=1)
         if cut_locus not in _CUT_LOCUS:
             raise UnknownChoiceError(f"unknown cut_locus {cut_locus!r}; valid names: {', '.join(_CUT_LOCUS)}")
         super().__init__(validate)
@@ -148,17 +161,19 @@ class Sphere(Manifold):
             With validation on, if some ``y`` is zero or not finite.
         """
         self._check(y, names=("y",))
-        n2 = (y * y).sum(-1, keepdim=True)
         if self.validate:
             if not bool(torch.isfinite(y).all()):
                 raise ManifoldError(f"{self!r}: proj_point got a non-finite y")
-            if bool((n2 == 0).any()):
+            if bool((y == 0).all(-1).any()):
                 raise ManifoldError(f"{self!r}: proj_point of the zero vector is undefined")
-        zero = n2 == 0
+        # y / |y| as (y / m) / |y / m|, m = max |y_i|: no underflow of |y|^2 (|y| = 1e-23 in
+        # float32) and no overflow (1e20)
+        m = y.abs().amax(-1, keepdim=True)
+        zero = m == 0
         e0 = torch.zeros_like(y)
         e0[..., 0] = 1.0
-        ys = torch.where(zero, e0, y)
-        return ys / torch.sqrt(torch.where(zero, torch.ones_like(n2), n2))
+        ys = torch.where(zero, e0, y / torch.where(zero, torch.ones_like(m), m))
+        return ys / torch.sqrt((ys * ys).sum(-1, keepdim=True))
 
     @staticmethod
     def _normalize(y: Tensor) -> Tensor:

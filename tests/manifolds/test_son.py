@@ -12,7 +12,14 @@ import torch
 
 import manifres
 from manifres import SpecialOrthogonal, so3
-from manifres.errors import CutLocusError, DTypeError, ManifoldError, ShapeError, UnknownChoiceError
+from manifres.errors import (
+    CutLocusError,
+    DTypeError,
+    ManifoldError,
+    ParameterError,
+    ShapeError,
+    UnknownChoiceError,
+)
 from manifres.testing import assert_on_manifold, assert_tangent, tol
 
 EPS = {torch.float32: torch.finfo(torch.float32).eps, torch.float64: torch.finfo(torch.float64).eps}
@@ -278,7 +285,7 @@ def test_b23_manifold_dtypes():
         G.dist(x.bfloat16(), x.bfloat16())
     with pytest.raises(DTypeError, match=r"torch.float32.*torch.float64"):
         G.exp(x, torch.zeros(3, 3, dtype=torch.float64))
-    with pytest.raises(ValueError, match="n >= 2"):
+    with pytest.raises(ParameterError, match="n must be >= 2"):
         SpecialOrthogonal(1)
 
 

@@ -8,7 +8,14 @@ import pytest
 import torch
 
 import manifres
-from manifres.errors import CutLocusError, DTypeError, ManifoldError, ShapeError, UnknownChoiceError
+from manifres.errors import (
+    CutLocusError,
+    DTypeError,
+    ManifoldError,
+    ParameterError,
+    ShapeError,
+    UnknownChoiceError,
+)
 from manifres.testing import assert_on_manifold, tol
 
 EPS = {torch.float32: torch.finfo(torch.float32).eps, torch.float64: torch.finfo(torch.float64).eps}
@@ -46,11 +53,11 @@ def mp_exp(x, v):
 def test_a1_exp_at_zero_is_exact_with_projection_gradient(dtype):
     S = manifres.Sphere(2)
     x, _ = frame(dtype)
-    for xx in (x, S.random(16, dtype=dtype, generator=torch.Generator().manual_seed(1))):
-        out = S.exp(xx, torch.zeros_like(xx))
-        keep = torch.sqrt((xx * xx).sum(-1)) == 1  # |x| rounds to one
-        assert torch.equal(out[keep], xx[keep])
-        assert torch.allclose(out, xx, atol=2 * EPS[dtype], rtol=0)
+    g = torch.Generator().manual_seed(1)
+    big = manifres.Sphere(50).random(1024, dtype=dtype, generator=g)  # the fused path
+    for M, xx in ((S, x), (S, S.random(4096, dtype=dtype, generator=g)), (manifres.Sphere(50), big)):
+        for r in M.retractions:
+            assert torch.equal(M.retract(xx, torch.zeros_like(xx), r), xx), r
     xo, _, _, _ = oblique_frame(dtype)
     v = torch.zeros(3, dtype=dtype, requires_grad=True)
     jac = torch.autograd.functional.jacobian(lambda v: S.exp(xo, v), v)
@@ -459,3 +466,33 @@ def test_d7_cpu_matches_cuda(dtype):
     assert out.device.type == "cuda"
     assert torch.allclose(out.cpu(), S.exp(x, v), atol=tol(dtype, 1e-6, 1e-12))
     assert torch.allclose(S.log(x.cuda(), out).cpu(), S.log(x, S.exp(x, v)), atol=tol(dtype, 1e-5, 1e-12))
+
+
+# ----------------------------------------------------------------------------- range
+@pytest.mark.parametrize("log2_scale", [-140, -76, -10, 66, 125])  # subnormal .. near max
+def test_proj_point_is_scale_free_over_the_float32_range(log2_scale):
+    scale = 2.0**log2_scale
+    S = manifres.Sphere(2)
+    y = torch.tensor([[0.0, 3.0, 4.0], [0.0, -1.0, 0.0]], dtype=torch.float64)
+    got = S.proj_point((scale * y).float())
+    torch.testing.assert_close(got, (y / y.norm(dim=-1, keepdim=True)).float(), rtol=0, atol=2e-7)
+
+
+@pytest.mark.parametrize("r", ["exp", "projective"])
+def test_steps_whose_norm_overflows_are_nan_never_zero(dtype, r):
+    S = manifres.Sphere(2)
+    big = 1e20 if dtype == torch.float32 else 1e160
+    x = torch.tensor([1.0, 0.0, 0.0], dtype=dtype)
+    out = S.retract(x, torch.tensor([0.0, big, 0.0], dtype=dtype), r)
+    assert bool(out.isnan().all())
+    ok = S.retract(x, torch.tensor([0.0, 1e18 if dtype == torch.float32 else 1e150, 0.0], dtype=dtype), r)
+    assert torch.allclose(ok.norm(), torch.ones((), dtype=dtype))
+
+
+@pytest.mark.parametrize("cls", [manifres.Sphere, manifres.Euclidean, manifres.SpecialOrthogonal])
+def test_dimension_accepts_numpy_and_tensor_integers(cls):
+    assert cls(np.int64(3)) == cls(3) and cls(torch.tensor(3)) == cls(3)
+    assert type(cls(np.int32(3)).n) is int
+    for bad in (3.0, True, "3", 0):
+        with pytest.raises(ParameterError, match="n must be"):
+            cls(bad)
