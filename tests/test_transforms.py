@@ -43,18 +43,10 @@ _FUSED = (
     "manifolds/_fused.py: the old-style autograd.Function _Combine (used from 2**15 elements "
     "on) has no jvp/vmap rule"
 )
-_CUT_RAISE = (
-    "Sphere.log/transport with cut_locus='raise' runs bool(cut.any()), a data-dependent "
-    "check that vmap cannot batch"
-)
 _SON_DTYPE = (
     "torch 2.13: under forward AD a 0-dim float32 tensor combined with a Python float gets a "
     "float64 tangent (wrapped-number type promotion), and per-sample values under vmap are "
     "0-dim: son.py/so3.py scalar formulas then leak float64 into jacfwd/hessian in float32"
-)
-_DET_WARN = (
-    "sphere.py:220 _pole_direction (cut_locus='deterministic') hits an op without a vmap "
-    "batching rule: the performance UserWarning is an error under the test filterwarnings"
 )
 _SPARSE = (
     "graph/_sparse.py: the CSR sparse matmul (old-style autograd.Function, sparse CSR "
@@ -73,8 +65,6 @@ def _known(cases, transforms, reason: str, size: str = "*", dtypes=("float64", "
                 KNOWN_FAILURES[(c, t, size, d)] = reason
 
 
-_known(["Sphere(2).log", "Sphere(2).transport", "Sphere(5).log", "Sphere(5).transport"], _VMAPPED, _CUT_RAISE)
-_known(["Sphere(5,deterministic).log", "Sphere(5,deterministic).transport"], _VMAPPED, _DET_WARN)
 _known(
     ["SO(2).log", "SO(2).transport", "SO(3).log", "SO(3).transport"]
     + ["so3.angle", "so3.log", "so3.to_quaternion"],

@@ -50,6 +50,16 @@ def _projective_coeffs(a: Tensor, xx: Tensor, uu: Tensor) -> tuple[Tensor, Tenso
     return _unit(1.0 - a, torch.ones_like(a), a, xx, uu)
 
 
+def _is_vmapped(t: Tensor) -> bool:
+    """Whether ``t`` is batched by ``torch.func.vmap`` at some level (so has no single value)."""
+    f = torch._C._functorch
+    while f.is_functorch_wrapped_tensor(t):
+        if f.is_batchedtensor(t):
+            return True
+        t = f.get_unwrapped(t)
+    return False
+
+
 class Sphere(Manifold):
     r"""The unit sphere :math:`S^n = \{x \in \mathbb{R}^{n+1} : \|x\| = 1\}`.
 
@@ -64,9 +74,11 @@ class Sphere(Manifold):
         What :meth:`log` and :meth:`transport` do at antipodal points, where the minimising
         geodesic is not unique. ``"raise"`` (default) raises
         :class:`~manifres.errors.CutLocusError` (this reads values: one host-device sync per
-        call on GPUs); ``"nan"`` returns NaN for those points (no sync); ``"deterministic"``
-        returns the tangent of norm :math:`\pi` towards the coordinate axis ``e_j`` in which
-        ``|x_j|`` is smallest (``log``), and the transport along that geodesic.
+        call on GPUs; under :func:`torch.func.vmap`, which cannot raise on values, antipodal
+        pairs give NaN as with ``"nan"``); ``"nan"`` returns NaN for those points (no sync);
+        ``"deterministic"`` returns the tangent of norm :math:`\pi` towards the coordinate
+        axis ``e_j`` in which ``|x_j|`` is smallest (``log``), and the transport along that
+        geodesic.
     validate : bool or None
         Value checks, see :class:`~manifres.manifolds.base.Manifold`.
 
@@ -220,19 +232,29 @@ class Sphere(Manifold):
         tol = 16.0 * eps(ww.dtype)
         return ww <= tol * tol
 
-    def _handle_cut(self, cut: Tensor, what: str) -> None:
-        if self.cut_locus == "raise" and bool(cut.any()):
+    def _handle_cut(self, cut: Tensor, what: str) -> bool:
+        """Raise at antipodal pairs for ``cut_locus="raise"``; return whether the antipodal
+        outputs are NaN: for ``"nan"``, and for ``"raise"`` under ``torch.func.vmap``, where a
+        data-dependent raise is impossible."""
+        if self.cut_locus == "nan":
+            return True
+        if self.cut_locus != "raise":
+            return False
+        if _is_vmapped(cut):
+            return True
+        if bool(cut.any()):
             idx = [int(i) for i in torch.nonzero(cut)[0]][:-1]
             raise CutLocusError(
                 f"{self!r}: {what} at antipodal points (first at batch index {idx}); the "
                 "minimising geodesic is not unique. Use Sphere(n, cut_locus='nan') or "
                 "'deterministic' to choose a behaviour."
             )
+        return False
 
     def _pole_direction(self, x: Tensor) -> Tensor:
         """Unit tangent at ``x`` towards the axis in which ``|x_j|`` is smallest."""
         j = x.detach().abs().argmin(-1, keepdim=True)
-        e = torch.zeros_like(x).scatter_(-1, j, 1.0)
+        e = (torch.arange(x.shape[-1], device=x.device) == j).to(x.dtype)  # one-hot, no scatter
         u = e - (x.detach() * e).sum(-1, keepdim=True) * x.detach()
         return self._normalize(u)
 
@@ -266,7 +288,7 @@ class Sphere(Manifold):
         u = torch.addcmul(d, x, xd, value=-1.0)  # P_x(y - x) = d - <x, d> x
         s2 = dot(u, u)
         cut = self._cut_mask(ww)
-        self._handle_cut(cut, "log")
+        nan_at_cut = self._handle_cut(cut, "log")
         t2 = theta * theta
         thr = series_threshold(x.dtype)
         small = t2 < thr * thr
@@ -279,7 +301,7 @@ class Sphere(Manifold):
             theta / torch.sqrt(s2_safe),
         )
         out = f * u
-        if self.cut_locus == "nan":
+        if nan_at_cut:
             return torch.where(cut, torch.full_like(out, math.nan), out)
         if self.cut_locus == "deterministic":
             return torch.where(cut, math.pi * self._pole_direction(x), out)
@@ -333,10 +355,10 @@ class Sphere(Manifold):
         w = x + y
         ww = dot(w, w)
         cut = self._cut_mask(ww)
-        self._handle_cut(cut, "transport")
+        nan_at_cut = self._handle_cut(cut, "transport")
         safe = torch.where(cut, torch.ones_like(ww), 0.5 * ww)
         out = torch.addcmul(v, w, dot(y, v) / safe, value=-1.0)
-        if self.cut_locus == "nan":
+        if nan_at_cut:
             return torch.where(cut, torch.full_like(out, math.nan), out)
         if self.cut_locus == "deterministic":
             # along the geodesic towards the pole direction e: the e-component flips sign

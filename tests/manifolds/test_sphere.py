@@ -496,3 +496,19 @@ def test_dimension_accepts_numpy_and_tensor_integers(cls):
     for bad in (3.0, True, "3", 0):
         with pytest.raises(ParameterError, match="n must be"):
             cls(bad)
+
+
+def test_vmap_at_antipodes_gives_nan_under_raise_and_matches_eager_otherwise(dtype):
+    x = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=dtype)
+    y = torch.tensor([[-1.0, 0.0, 0.0], [0.6, 0.8, 0.0]], dtype=dtype)
+    v = torch.tensor([[0.0, 0.3, 0.1], [0.2, 0.0, 0.5]], dtype=dtype)
+    S = manifres.Sphere(2)
+    with pytest.raises(CutLocusError):
+        S.log(x, y)
+    for op in (S.log, lambda a, b: S.transport(a, b, v[0])):
+        out = torch.func.vmap(op)(x, y)
+        assert bool(out[0].isnan().all()) and bool(out[1].isfinite().all())
+        torch.testing.assert_close(out[1], op(x[1], y[1]))
+    D = manifres.Sphere(2, cut_locus="deterministic")
+    torch.testing.assert_close(torch.func.vmap(D.log)(x, y), D.log(x, y))
+    torch.testing.assert_close(torch.func.vmap(D.transport)(x, y, v), D.transport(x, y, v))
