@@ -83,6 +83,24 @@ def safe_norm(v: Tensor, dim: int | tuple[int, ...] = -1, keepdim: bool = False)
     return safe_sqrt((v * v).sum(dim=dim, keepdim=keepdim))
 
 
+def scaled_norm(v: Tensor, dim: int | tuple[int, ...] = -1, keepdim: bool = False) -> Tensor:
+    r"""Euclidean norm that neither overflows nor underflows: :math:`m\,\|v/m\|`,
+    :math:`m = \max_i |v_i|` (treated as a constant: the norm is homogeneous, so its gradient
+    :math:`v/\|v\|` is unchanged). Zero with a zero gradient at the zero vector; NaN if ``v``
+    holds an infinity or a NaN.
+
+    Examples
+    --------
+    >>> import torch
+    >>> scaled_norm(torch.tensor([3e-30, 4e-30])), scaled_norm(torch.tensor([3e30, 4e30]))
+    (tensor(5.0000e-30), tensor(5.0000e+30))
+    """
+    m = v.detach().abs().amax(dim=dim, keepdim=True)
+    m = torch.where(m > 0, m, torch.ones_like(m))
+    n = safe_norm(v / m, dim=dim, keepdim=True) * m
+    return n if keepdim else n.squeeze(dim)
+
+
 _SINC = [1.0, -1 / 6, 1 / 120, -1 / 5040, 1 / 362880]
 _COS = [1.0, -1 / 2, 1 / 24, -1 / 720, 1 / 40320]
 _OMC = [1 / 2, -1 / 24, 1 / 720, -1 / 40320, 1 / 3628800]

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from .. import _config
-from .._numerics import safe_sqrt
+from .._numerics import safe_sqrt, scaled_norm
 from .._validation import POINT_ATOL, SUPPORTED_DTYPES, check_floating, full_precision
 from ..errors import ManifoldError, ShapeError, UnknownChoiceError
 from .frames import Frame, ProjectionFrame
@@ -199,9 +199,17 @@ class Manifold(abc.ABC):
         return self._sum(u * v)
 
     def norm(self, x: Tensor, v: Tensor) -> Tensor:
-        """Norm ``||v||_x = sqrt(<v, v>_x)`` (through :meth:`inner`); 0 with a zero gradient at
-        the zero vector."""
-        return safe_sqrt(self.inner(x, v, v))
+        """Norm ``||v||_x = sqrt(<v, v>_x)``; 0 with a zero gradient at the zero vector.
+
+        For the embedded (Frobenius) metric computed as ``m ||v / m||``, ``m = max |v_i|``, so
+        that it neither underflows (``|v| = 1e-23`` in float32) nor overflows (``1e20``); a
+        manifold with another :meth:`inner` gets ``sqrt(inner(x, v, v))``."""
+        if type(self).inner is not Manifold.inner:
+            return safe_sqrt(self.inner(x, v, v))
+        self._check(x, v, names=("x", "v"))
+        k = self.ndim
+        n = scaled_norm(v, dim=tuple(range(-k, 0)))
+        return n.expand(torch.broadcast_shapes(x.shape[: x.dim() - k], v.shape[: v.dim() - k]))
 
     def geodesic(self, x: Tensor, v: Tensor, t: float | Tensor) -> Tensor:
         """Point ``exp_x(t v)`` of the geodesic through ``x`` with velocity ``v``.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .._numerics import safe_norm
+from .._numerics import scaled_norm
 from .._validation import check_int
 from .actions import LieGroupAction, Translation
 from .base import Manifold
@@ -81,7 +81,7 @@ class Euclidean(Manifold):
     def dist(self, x: Tensor, y: Tensor) -> Tensor:
         """``|y - x|`` with a zero gradient at ``x = y``."""
         self._check(x, y, names=("x", "y"))
-        return safe_norm(y - x)
+        return scaled_norm(y - x)
 
     def transport(self, x: Tensor, y: Tensor, v: Tensor) -> Tensor:
         """Identity (broadcast to the common shape)."""
