@@ -74,8 +74,9 @@ class Sphere(Manifold):
         What :meth:`log` and :meth:`transport` do at antipodal points, where the minimising
         geodesic is not unique. ``"raise"`` (default) raises
         :class:`~manifres.errors.CutLocusError` (this reads values: one host-device sync per
-        call on GPUs; under :func:`torch.func.vmap`, which cannot raise on values, antipodal
-        pairs give NaN as with ``"nan"``); ``"nan"`` returns NaN for those points (no sync);
+        call on GPUs; under :func:`torch.func.vmap` and :func:`torch.compile`, where raising
+        on values is impossible or breaks the graph, antipodal pairs give NaN as with
+        ``"nan"``); ``"nan"`` returns NaN for those points (no sync);
         ``"deterministic"`` returns the tangent of norm :math:`\pi` towards the coordinate
         axis ``e_j`` in which ``|x_j|`` is smallest (``log``), and the transport along that
         geodesic.
@@ -234,13 +235,14 @@ class Sphere(Manifold):
 
     def _handle_cut(self, cut: Tensor, what: str) -> bool:
         """Raise at antipodal pairs for ``cut_locus="raise"``; return whether the antipodal
-        outputs are NaN: for ``"nan"``, and for ``"raise"`` under ``torch.func.vmap``, where a
-        data-dependent raise is impossible."""
+        outputs are NaN: for ``"nan"``, and for ``"raise"`` under ``torch.func.vmap`` or
+        ``torch.compile``, where a data-dependent raise is impossible (vmap) or a graph break
+        (compile)."""
         if self.cut_locus == "nan":
             return True
         if self.cut_locus != "raise":
             return False
-        if _is_vmapped(cut):
+        if torch.compiler.is_compiling() or _is_vmapped(cut):
             return True
         if bool(cut.any()):
             idx = [int(i) for i in torch.nonzero(cut)[0]][:-1]
